@@ -1,0 +1,226 @@
+//! Command line and configuration: every setting is a flag with an environment variable
+//! (a `.env` file is loaded first). A bad value stops start-up with clap's message, which names
+//! the variable (`--cache-ttl <CACHE_TTL>`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use clap::{Args, Parser, Subcommand};
+
+/// order-service: orders from Kafka, validated, kept in PostgreSQL, served from memory.
+#[derive(Debug, Parser)]
+#[command(version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log filter, in tracing's EnvFilter syntax.
+    #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
+    pub log: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Consume orders from Kafka and serve them over HTTP (one process).
+    Serve(ServeArgs),
+    /// Create the database if it is missing and apply the embedded migrations.
+    Migrate(DatabaseArgs),
+    /// Send fake, valid orders to Kafka and print each order_uid.
+    Send(SendArgs),
+}
+
+/// Where PostgreSQL is.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL connection URL.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        default_value = "postgres://postgres:postgres@localhost:5432/orders",
+        value_parser = parse_database_url
+    )]
+    pub database_url: String,
+}
+
+/// Where Kafka is.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(
+        long,
+        env = "KAFKA_BROKERS",
+        value_name = "KAFKA_BROKERS",
+        default_value = "localhost:9092",
+        value_parser = parse_non_empty
+    )]
+    pub kafka_brokers: String,
+    /// The topic orders are produced to.
+    #[arg(
+        long,
+        env = "KAFKA_TOPIC",
+        value_name = "KAFKA_TOPIC",
+        default_value = "orders",
+        value_parser = parse_non_empty
+    )]
+    pub kafka_topic: String,
+    /// Partitions of the topic when it has to be created.
+    #[arg(
+        long,
+        env = "KAFKA_TOPIC_PARTITIONS",
+        value_name = "KAFKA_TOPIC_PARTITIONS",
+        default_value_t = 3,
+        value_parser = clap::value_parser!(i32).range(1..=1024)
+    )]
+    pub kafka_topic_partitions: i32,
+}
+
+/// Settings of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Database settings.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Kafka settings.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Consumer group of the ingest.
+    #[arg(
+        long,
+        env = "KAFKA_GROUP_ID",
+        value_name = "KAFKA_GROUP_ID",
+        default_value = "order-service",
+        value_parser = parse_non_empty
+    )]
+    pub kafka_group_id: String,
+    /// Address the HTTP server listens on.
+    #[arg(
+        long,
+        env = "HTTP_ADDR",
+        value_name = "HTTP_ADDR",
+        default_value = "0.0.0.0:8081"
+    )]
+    pub http_addr: SocketAddr,
+    /// How long a cached order lives (e.g. `10m`, `90s`).
+    #[arg(
+        long,
+        env = "CACHE_TTL",
+        value_name = "CACHE_TTL",
+        default_value = "10m",
+        value_parser = parse_duration
+    )]
+    pub cache_ttl: Duration,
+    /// Bound on the cache's size (e.g. `256MiB`); `0` turns the cache off.
+    #[arg(
+        long,
+        env = "CACHE_MAX_BYTES",
+        value_name = "CACHE_MAX_BYTES",
+        default_value = "256MiB",
+        value_parser = parse_bytes
+    )]
+    pub cache_max_bytes: u64,
+    /// How many of the most recent orders are loaded into the cache at start-up.
+    #[arg(
+        long,
+        env = "CACHE_WARM_LIMIT",
+        value_name = "CACHE_WARM_LIMIT",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(i64).range(0..)
+    )]
+    pub cache_warm_limit: i64,
+    /// Do not apply pending migrations at start-up.
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+/// Settings of `send`.
+#[derive(Debug, Clone, Args)]
+pub struct SendArgs {
+    /// Kafka settings.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// How many orders to send.
+    #[arg(short = 'n', long = "count", default_value_t = 10)]
+    pub count: u64,
+    /// Seed for the fake data: the same seed sends the same orders.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// A connection URL sqlx accepts.
+fn parse_database_url(value: &str) -> Result<String, String> {
+    if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
+        return Err("must start with postgres:// or postgresql://".to_owned());
+    }
+    value
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .map(|_| value.to_owned())
+        .map_err(|e| format!("not a PostgreSQL URL: {e}"))
+}
+
+/// Any text but the empty one.
+fn parse_non_empty(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err("must not be empty".to_owned())
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+/// A human duration: `10m`, `90s`, `1h 30m`.
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value).map_err(|e| format!("not a duration like 10m or 90s: {e}"))
+}
+
+/// A size in bytes: `256MiB`, `1GB`, `1048576`.
+fn parse_bytes(value: &str) -> Result<u64, String> {
+    value
+        .parse::<ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|e| format!("not a size like 256MiB: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("order-service").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let Ok(Cli {
+            command: Command::Serve(serve),
+            ..
+        }) = parse(&["serve"])
+        else {
+            panic!("serve must parse with defaults");
+        };
+        assert_eq!(serve.cache_ttl, Duration::from_secs(600));
+        assert_eq!(serve.cache_max_bytes, 256 * 1024 * 1024);
+        assert_eq!(serve.cache_warm_limit, 10_000);
+        assert_eq!(serve.http_addr.port(), 8081);
+        assert_eq!(serve.kafka.kafka_topic, "orders");
+        assert_eq!(serve.kafka_group_id, "order-service");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (flag, value, variable) in [
+            ("--cache-ttl", "soon", "CACHE_TTL"),
+            ("--cache-max-bytes", "lots", "CACHE_MAX_BYTES"),
+            ("--cache-warm-limit", "-5", "CACHE_WARM_LIMIT"),
+            ("--http-addr", "nowhere", "HTTP_ADDR"),
+            ("--database-url", "mysql://x", "DATABASE_URL"),
+            ("--kafka-brokers", " ", "KAFKA_BROKERS"),
+        ] {
+            let error = parse(&["serve", &format!("{flag}={value}")])
+                .expect_err("a bad value must be refused")
+                .to_string();
+            assert!(error.contains(variable), "{flag}: {error}");
+        }
+    }
+}

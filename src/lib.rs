@@ -1,0 +1,20 @@
+//! order-service: orders from a Kafka topic, validated against the order contract, kept in
+//! PostgreSQL, served from an in-memory cache over HTTP and on a web page.
+//!
+//! The modules follow the data: [`ingest`] reads a Kafka message, [`order`] decodes and
+//! validates it, [`store`] keeps it (or its rejection), [`cache`] holds it in memory, and
+//! [`http`] serves it. [`startup`] wires them for `serve`; [`send`] and [`generator`] make
+//! test traffic.
+
+pub mod cache;
+pub mod config;
+pub mod generator;
+pub mod http;
+pub mod ingest;
+pub mod kafka;
+pub mod order;
+pub mod send;
+pub mod shutdown;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,52 @@
+//! The `order-service` binary: parses the command line and runs the subcommand.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use order_service::config::{Cli, Command};
+use order_service::startup::Application;
+use order_service::store::Store;
+use order_service::{send, shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    if let Err(error) = dotenvy::dotenv()
+        && !error.not_found()
+    {
+        eprintln!("error: cannot read .env: {error}");
+        return ExitCode::FAILURE;
+    }
+    let cli = Cli::parse();
+    if let Err(error) = telemetry::init(&cli.log) {
+        eprintln!("error: {error:#}");
+        return ExitCode::FAILURE;
+    }
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one subcommand.
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let shutdown = shutdown::on_signal();
+            let app = Application::build(&args).await?;
+            app.run_until_stopped(shutdown).await
+        }
+        Command::Migrate(args) => {
+            Store::create_database_if_missing(&args.database_url).await?;
+            let store =
+                Store::connect_lazy(&args.database_url, std::time::Duration::from_secs(10))?;
+            store.migrate().await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Send(args) => send::run(&args).await,
+    }
+}
