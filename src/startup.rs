@@ -1,0 +1,96 @@
+//! Building `serve`: the database (migrated), the cache (warmed), the consumer and the HTTP
+//! listener; then running them until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::OrderCache;
+use crate::config::ServeArgs;
+use crate::http::{AppState, router};
+use crate::ingest::{Ingest, build_consumer};
+use crate::kafka::ensure_topic;
+use crate::store::Store;
+
+/// How long a request waits for a database connection before it is answered with 503.
+const DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A built service, ready to run.
+pub struct Application {
+    /// The bound HTTP listener.
+    listener: TcpListener,
+    /// The address it is bound to (the real port when the configured one was 0).
+    addr: SocketAddr,
+    /// The HTTP handlers' state.
+    state: AppState,
+    /// The ingest loop.
+    ingest: Ingest,
+}
+
+impl Application {
+    /// Connects, migrates (unless told not to), warms the cache, subscribes and binds.
+    pub async fn build(args: &ServeArgs) -> anyhow::Result<Self> {
+        let url = &args.database.database_url;
+        if !args.no_migrate {
+            Store::create_database_if_missing(url)
+                .await
+                .context("cannot create the database (DATABASE_URL)")?;
+        }
+        let store = Store::connect_lazy(url, DB_ACQUIRE_TIMEOUT)
+            .context("cannot configure the database pool (DATABASE_URL)")?;
+        if !args.no_migrate {
+            store
+                .migrate()
+                .await
+                .context("cannot apply migrations (DATABASE_URL)")?;
+        }
+        let cache = OrderCache::new(args.cache_ttl, args.cache_max_bytes);
+        cache
+            .warm(&store, args.cache_warm_limit)
+            .await
+            .context("cannot warm the cache from PostgreSQL")?;
+
+        ensure_topic(&args.kafka).await?;
+        let consumer = build_consumer(&args.kafka, &args.kafka_group_id)?;
+        let ingest = Ingest::new(consumer, store.clone(), cache.clone());
+
+        let listener = TcpListener::bind(args.http_addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (HTTP_ADDR)", args.http_addr))?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            cache,
+            orders: Arc::new(store),
+        };
+        Ok(Self {
+            listener,
+            addr,
+            state,
+            ingest,
+        })
+    }
+
+    /// The address the HTTP server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs ingest and HTTP until `shutdown` is cancelled; then ingest commits and HTTP
+    /// finishes the requests in flight.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.addr, "HTTP server listening");
+        let ingest = tokio::spawn(self.ingest.run(shutdown.clone()));
+        let http_shutdown = shutdown.clone();
+        let served = axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await;
+        // If HTTP stopped on its own, stop ingest too.
+        shutdown.cancel();
+        ingest.await.context("the ingest task panicked")?;
+        served.context("the HTTP server failed")
+    }
+}
