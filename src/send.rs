@@ -1,0 +1,70 @@
+//! `send`: produces fake orders to the orders topic, keyed by `order_uid`, waits for the
+//! broker's acknowledgements and prints each delivered id on its own line.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use futures::StreamExt;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::config::SendArgs;
+use crate::generator::{SEEDED_NOW, fake_order};
+use crate::kafka::{client_config, ensure_topic};
+use crate::order::canonical_json;
+
+/// Deliveries waiting for an acknowledgement at once.
+const IN_FLIGHT: usize = 1000;
+/// How long one delivery may take before it counts as failed.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sends `args.count` orders. Fails, after sending all it could, if any delivery failed.
+pub async fn run(args: &SendArgs) -> anyhow::Result<()> {
+    ensure_topic(&args.kafka).await?;
+    let producer: FutureProducer = client_config(&args.kafka)
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            DELIVERY_TIMEOUT.as_millis().to_string(),
+        )
+        .set("linger.ms", "5")
+        .create()
+        .context("cannot create the Kafka producer")?;
+    let (mut rng, now) = match args.seed {
+        Some(seed) => (StdRng::seed_from_u64(seed), SEEDED_NOW),
+        None => (StdRng::from_os_rng(), Utc::now().timestamp()),
+    };
+    let orders = (0..args.count).map(move |_| fake_order(&mut rng, now));
+    let topic = args.kafka.kafka_topic.as_str();
+    let producer = &producer;
+    let mut deliveries = futures::stream::iter(orders)
+        .map(|order| async move {
+            let json = canonical_json(&order);
+            let record = FutureRecord::to(topic)
+                .key(order.order_uid.as_str())
+                .payload(json.as_ref());
+            let result = producer.send(record, DELIVERY_TIMEOUT).await;
+            (order.order_uid, result)
+        })
+        .buffered(IN_FLIGHT);
+
+    let mut stdout = std::io::stdout().lock();
+    let mut failed = 0u64;
+    while let Some((uid, result)) = deliveries.next().await {
+        match result {
+            Ok(_) => writeln!(stdout, "{uid}").context("cannot write to standard output")?,
+            Err((error, _)) => {
+                failed += 1;
+                tracing::error!(order_uid = %uid, %error, "delivery failed");
+            }
+        }
+    }
+    stdout.flush().context("cannot write to standard output")?;
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} orders were not delivered", args.count);
+    }
+    Ok(())
+}
