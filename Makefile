@@ -1,0 +1,47 @@
+# order-service: everyday commands. Run `make` (or `make help`) to list them.
+# The binary reads its configuration from flags, the environment and .env (see .env.example).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# Number of fake orders `make send` produces; SEED makes them reproducible.
+N ?= 10
+SEED ?=
+
+MAKEFLAGS += --no-print-directory
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help all-up all-down build migrate run send test lint fmt
+
+help: ## List the targets
+	@echo "Targets:"
+	@grep -E '^[a-z][a-z-]*:.*## ' $(firstword $(MAKEFILE_LIST)) | \
+		awk 'BEGIN {FS = ":.*## "} {printf "  %-9s %s\n", $$1, $$2}'
+
+all-up: ## Start PostgreSQL and Kafka (docker compose, or local PostgreSQL + tansu)
+	@bash scripts/services-up.sh
+
+all-down: ## Stop what all-up started (the machine's PostgreSQL is left running)
+	@bash scripts/services-down.sh
+
+build: ## Build the release binary (target/release/order-service)
+	$(CARGO) build --release
+
+migrate: all-up ## Create the database if missing and apply the migrations
+	$(CARGO) run --release -- migrate
+
+run: all-up ## Run the service: Kafka consumer + HTTP server on HTTP_ADDR (:8081)
+	$(CARGO) run --release -- serve
+
+send: ## Produce N (default 10) fake orders to Kafka; prints their order_uid
+	@$(CARGO) run --release --quiet -- send -n $(N) $(if $(SEED),--seed $(SEED))
+
+test: all-up ## Run all tests (needs PostgreSQL and Kafka; started by all-up)
+	$(CARGO) test --all-targets
+
+lint: ## Check formatting and run clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
