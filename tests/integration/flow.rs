@@ -1,0 +1,166 @@
+//! End to end: messages produced to Kafka come out of the HTTP API or the rejected table.
+
+use std::time::Duration;
+
+use order_service::generator::{SEEDED_NOW, fake_order};
+use order_service::order::canonical_json;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_json::Value;
+
+use crate::helpers::{SAMPLE, TestApp, eventually};
+
+#[tokio::test]
+async fn the_sample_order_comes_back_from_the_api() {
+    let app = TestApp::spawn().await;
+    app.produce(Some("b563feb7b2b84b6test"), Some(SAMPLE.as_bytes()))
+        .await;
+
+    let response = app.wait_for_order("b563feb7b2b84b6test").await;
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let served: Value = response.json().await.expect("JSON");
+    let sample: Value = serde_json::from_str(SAMPLE).expect("JSON");
+    assert_eq!(served, sample);
+
+    // The second read is a cache hit with the same bytes as a database read.
+    let hit = app.get("/api/order/b563feb7b2b84b6test").await;
+    assert_eq!(hit.headers()["x-cache"], "hit");
+    let from_db = app
+        .store
+        .order_json("b563feb7b2b84b6test")
+        .await
+        .expect("query")
+        .expect("stored");
+    assert_eq!(hit.bytes().await.expect("body"), from_db);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_broken_message_is_recorded_and_the_next_valid_one_stored() {
+    let app = TestApp::spawn().await;
+    let key = "same-partition";
+    let valid = fake_order(&mut StdRng::seed_from_u64(1), SEEDED_NOW);
+    app.produce(Some(key), Some(br#"{"order_uid": 42}"#)).await;
+    app.produce(Some(key), None).await;
+    app.produce(Some(key), Some(&canonical_json(&valid))).await;
+
+    // One partition is consumed in order: once the valid order is served, both bad messages
+    // before it have been recorded.
+    app.wait_for_order(&valid.order_uid).await;
+    let rejected = app.store.recent_rejections(10).await.expect("query");
+    let reasons: Vec<_> = rejected
+        .iter()
+        .map(|r| (r.reason_code.as_str(), r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("empty_message", "empty message"),
+            (
+                "type_error",
+                "type error order_uid: invalid type: integer `42`, expected a string"
+            ),
+        ]
+    );
+    let broken = &rejected[1];
+    assert_eq!(broken.topic, app.args.kafka.kafka_topic);
+    assert_eq!(
+        broken.payload.as_deref(),
+        Some(&br#"{"order_uid": 42}"#[..])
+    );
+    assert_eq!(rejected[0].offset, broken.offset + 1);
+    assert_eq!(rejected[0].partition, broken.partition);
+    assert_eq!(rejected[0].payload, None, "a tombstone has no payload");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn duplicates_are_harmless_and_conflicts_rejected() {
+    let app = TestApp::spawn().await;
+    let order = fake_order(&mut StdRng::seed_from_u64(2), SEEDED_NOW);
+    let uid = order.order_uid.clone();
+    let mut changed = order.clone();
+    changed.delivery.city = "Elsewhere".to_owned();
+    let mut last = fake_order(&mut StdRng::seed_from_u64(3), SEEDED_NOW);
+    last.order_uid = format!("{uid}-last");
+
+    // Pretty-printed: the same order in other bytes is still the same order.
+    let pretty = serde_json::to_vec_pretty(&order).expect("JSON");
+    for payload in [
+        canonical_json(&order).to_vec(),
+        pretty,
+        canonical_json(&changed).to_vec(),
+        canonical_json(&last).to_vec(),
+    ] {
+        app.produce(Some(&uid), Some(&payload)).await;
+    }
+    app.wait_for_order(&last.order_uid).await;
+
+    let rejected = app.store.recent_rejections(10).await.expect("query");
+    assert_eq!(
+        rejected.len(),
+        1,
+        "only the conflict is rejected: {rejected:?}"
+    );
+    assert_eq!(rejected[0].reason_code, "conflict");
+    assert!(
+        rejected[0].reason.starts_with("conflict order_uid: "),
+        "{}",
+        rejected[0].reason
+    );
+    let served: order_service::order::Order = app
+        .get(&format!("/api/order/{uid}"))
+        .await
+        .json()
+        .await
+        .expect("an order");
+    assert_eq!(served, order, "the first version stays");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(app.store.pool())
+        .await
+        .expect("query");
+    assert_eq!(count, 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_instance_answers_recent_orders_from_memory() {
+    let first = TestApp::spawn().await;
+    first
+        .produce(Some("b563feb7b2b84b6test"), Some(SAMPLE.as_bytes()))
+        .await;
+    first.wait_for_order("b563feb7b2b84b6test").await;
+
+    let mut args = first.args.clone();
+    args.kafka_group_id = format!("{}_second", args.kafka_group_id);
+    let second = TestApp::spawn_with(args).await;
+    let response = second.get("/api/order/b563feb7b2b84b6test").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-cache"], "hit");
+    let served: Value = response.json().await.expect("JSON");
+    assert_eq!(served, serde_json::from_str::<Value>(SAMPLE).expect("JSON"));
+
+    let unknown = second.get("/api/order/not-there").await;
+    assert_eq!(unknown.status(), 404);
+    let invalid = second.get("/api/order/not%20valid").await;
+    assert_eq!(invalid.status(), 400);
+    second.stop().await;
+    first.stop().await;
+}
+
+#[tokio::test]
+async fn the_page_is_served() {
+    let app = TestApp::spawn().await;
+    let page = app.get("/").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("text");
+    assert!(html.contains("Get order"), "{html}");
+    let ready = eventually("health", || async {
+        let r = app.get("/health/live").await;
+        (r.status() == 200).then_some(())
+    });
+    tokio::time::timeout(Duration::from_secs(5), ready)
+        .await
+        .expect("live");
+    app.stop().await;
+}

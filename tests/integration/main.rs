@@ -1,0 +1,5 @@
+//! Integration tests against the real PostgreSQL and the real Kafka-protocol broker.
+
+mod flow;
+mod helpers;
+mod store;
