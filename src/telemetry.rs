@@ -1,5 +1,7 @@
 //! Logging: `tracing` to standard error (standard output is kept for `send`'s ids), filtered
-//! by `RUST_LOG`.
+//! by `RUST_LOG`, coloured only on a terminal.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -10,6 +12,7 @@ pub fn init(filter: &str) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init()
         .map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
 }

@@ -300,6 +300,11 @@ fn message_rules() {
         (Some(b"   ".to_vec()), MalformedJson),
         (Some(format!("{SAMPLE}}}").into_bytes()), MalformedJson),
         (Some(b"{'order_uid': 1}".to_vec()), MalformedJson),
+        (
+            Some(br#"{"order_uid": "x", "extra": 1"#.to_vec()),
+            MalformedJson,
+        ),
+        (Some(br#"{"order_uid": 42, "#.to_vec()), MalformedJson),
         (Some(b"[1, 2]".to_vec()), NotObject),
         (Some(b"\"order\"".to_vec()), NotObject),
         (Some(b"42".to_vec()), NotObject),

@@ -96,8 +96,12 @@ fn parse(text: &str) -> Result<Order, Rejection> {
     }
     let mut de = serde_json::Deserializer::from_str(text);
     let order: Order = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        classify(e.inner(), &path)
+        // serde stops at the first problem; a message that is not even JSON is malformed
+        // whatever it held before the point where it breaks.
+        if let Err(syntax) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            return Rejection::message(RejectKind::MalformedJson, syntax.to_string());
+        }
+        classify(e.inner(), &e.path().to_string())
     })?;
     de.end().map_err(|e| classify(&e, "."))?;
     Ok(order)

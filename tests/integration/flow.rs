@@ -32,7 +32,7 @@ async fn the_sample_order_comes_back_from_the_api() {
         .expect("query")
         .expect("stored");
     assert_eq!(hit.bytes().await.expect("body"), from_db);
-    app.stop().await;
+    app.stop_and_drop().await;
 }
 
 #[tokio::test]
@@ -71,7 +71,7 @@ async fn a_broken_message_is_recorded_and_the_next_valid_one_stored() {
     assert_eq!(rejected[0].offset, broken.offset + 1);
     assert_eq!(rejected[0].partition, broken.partition);
     assert_eq!(rejected[0].payload, None, "a tombstone has no payload");
-    app.stop().await;
+    app.stop_and_drop().await;
 }
 
 #[tokio::test]
@@ -120,7 +120,7 @@ async fn duplicates_are_harmless_and_conflicts_rejected() {
         .await
         .expect("query");
     assert_eq!(count, 2);
-    app.stop().await;
+    app.stop_and_drop().await;
 }
 
 #[tokio::test]
@@ -145,7 +145,7 @@ async fn a_second_instance_answers_recent_orders_from_memory() {
     let invalid = second.get("/api/order/not%20valid").await;
     assert_eq!(invalid.status(), 400);
     second.stop().await;
-    first.stop().await;
+    first.stop_and_drop().await;
 }
 
 #[tokio::test]
@@ -162,5 +162,5 @@ async fn the_page_is_served() {
     tokio::time::timeout(Duration::from_secs(5), ready)
         .await
         .expect("live");
-    app.stop().await;
+    app.stop_and_drop().await;
 }

@@ -158,12 +158,31 @@ impl TestApp {
             task.await.expect("no panic").expect("clean stop");
         }
     }
+
+    /// Stops the service and drops its database.
+    pub async fn stop_and_drop(self) {
+        let url = self.args.database.database_url.clone();
+        self.store.pool().close().await;
+        self.stop().await;
+        drop_database(&url).await;
+    }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// Drops the database of `url` (a test's own), so that test runs leave nothing behind.
+pub async fn drop_database(url: &str) {
+    let (server, name) = url.rsplit_once('/').expect("a database URL");
+    let admin =
+        Store::connect_lazy(&format!("{server}/postgres"), Duration::from_secs(5)).expect("pool");
+    sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
+        .execute(admin.pool())
+        .await
+        .expect("the test database drops");
 }
 
 /// Produces one message to `kafka`'s topic and waits for the broker's ack.

@@ -3,9 +3,9 @@
 use order_service::store::{SaveOutcome, Store};
 use std::time::Duration;
 
-use crate::helpers::{SAMPLE, fresh_args};
+use crate::helpers::{SAMPLE, drop_database, fresh_args};
 
-async fn fresh_store() -> Store {
+async fn fresh_store() -> (Store, String) {
     let url = fresh_args().database.database_url;
     Store::create_database_if_missing(&url)
         .await
@@ -14,12 +14,12 @@ async fn fresh_store() -> Store {
         });
     let store = Store::connect_lazy(&url, Duration::from_secs(5)).expect("pool");
     store.migrate().await.expect("migrations apply");
-    store
+    (store, url)
 }
 
 #[tokio::test]
 async fn migrations_apply_twice() {
-    let store = fresh_store().await;
+    let (store, url) = fresh_store().await;
     store.migrate().await.expect("a second run is a no-op");
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'
@@ -29,11 +29,13 @@ async fn migrations_apply_twice() {
     .await
     .expect("query");
     assert_eq!(tables, ["orders", "rejected"]);
+    store.pool().close().await;
+    drop_database(&url).await;
 }
 
 #[tokio::test]
 async fn the_duplicate_policy() {
-    let store = fresh_store().await;
+    let (store, url) = fresh_store().await;
     let uid = "b563feb7b2b84b6test";
     let compact: serde_json::Value = serde_json::from_str(SAMPLE).expect("JSON");
     let reordered = serde_json::to_vec(&compact).expect("JSON"); // keys sorted: other bytes
