@@ -65,4 +65,6 @@ async fn the_duplicate_policy() {
         kept, compact,
         "a conflict leaves the stored order as it was"
     );
+    store.pool().close().await;
+    drop_database(&url).await;
 }
