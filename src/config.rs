@@ -29,6 +29,8 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Send fake, valid orders to Kafka and print each order_uid.
     Send(SendArgs),
+    /// Re-check recorded rejections against the current contract and store those that pass.
+    ReplayRejected(ReplayArgs),
 }
 
 /// Where PostgreSQL is.
@@ -130,9 +132,40 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(i64).range(0..)
     )]
     pub cache_warm_limit: i64,
+    /// Topic every rejection is also published to (empty: none). The `rejected` table stays
+    /// the record of truth.
+    #[arg(
+        long,
+        env = "KAFKA_DLQ_TOPIC",
+        value_name = "KAFKA_DLQ_TOPIC",
+        default_value = "orders.dlq"
+    )]
+    pub kafka_dlq_topic: String,
     /// Do not apply pending migrations at start-up.
     #[arg(long)]
     pub no_migrate: bool,
+}
+
+impl ServeArgs {
+    /// The dead-letter topic, unless turned off.
+    pub fn dlq_topic(&self) -> Option<&str> {
+        Some(self.kafka_dlq_topic.trim()).filter(|topic| !topic.is_empty())
+    }
+}
+
+/// Settings of `replay-rejected`.
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["id", "all"]))]
+pub struct ReplayArgs {
+    /// Database settings.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Replay the rejection with this id (the `rejected.id` column).
+    #[arg(long)]
+    pub id: Option<i64>,
+    /// Replay every rejection not replayed yet.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// Settings of `send`.
@@ -147,6 +180,9 @@ pub struct SendArgs {
     /// Seed for the fake data: the same seed sends the same orders.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// How long one delivery may wait for the broker before it counts as failed.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub delivery_timeout: Duration,
 }
 
 /// A connection URL sqlx accepts.

@@ -1,15 +1,81 @@
-//! Kafka clients: the settings both sides share, and creating the orders topic if it is
-//! missing.
+//! Kafka clients: the settings and the context every client shares (librdkafka's errors,
+//! logged once per kind every half minute instead of several times a second while a broker
+//! is down), and creating topics that are missing.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::KafkaArgs;
+
+/// How often one kind of librdkafka error or warning is logged at most.
+const LOG_EVERY: Duration = Duration::from_secs(30);
+
+/// The context of every Kafka client: logs librdkafka's errors and warnings, each kind at most
+/// once per [`LOG_EVERY`], with how many were left out.
+#[derive(Default)]
+pub struct KafkaContext {
+    /// When each kind was last logged, and how many of it were suppressed since.
+    last_logged: Mutex<HashMap<String, (Instant, u64)>>,
+}
+
+impl KafkaContext {
+    /// `Some(suppressed)` if an event of `kind` should be logged now.
+    fn should_log(&self, kind: &str) -> Option<u64> {
+        let mut seen = self.last_logged.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        match seen.get_mut(kind) {
+            Some((at, suppressed)) if now.duration_since(*at) < LOG_EVERY => {
+                *suppressed += 1;
+                None
+            }
+            Some((at, suppressed)) => {
+                *at = now;
+                Some(std::mem::take(suppressed))
+            }
+            None => {
+                seen.insert(kind.to_owned(), (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
+impl ClientContext for KafkaContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        let Some(suppressed) = self.should_log(fac) else {
+            return;
+        };
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error
+            | RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", fac, suppressed, "{message}")
+            }
+            _ => tracing::debug!(target: "librdkafka", fac, suppressed, "{message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let kind = format!("{:?}", error.rdkafka_error_code());
+        if let Some(suppressed) = self.should_log(&kind) {
+            tracing::warn!(target: "librdkafka", %error, suppressed, "{reason}");
+        }
+    }
+}
+
+impl ConsumerContext for KafkaContext {}
 
 /// The client settings every Kafka client of the service starts from.
 pub fn client_config(kafka: &KafkaArgs) -> ClientConfig {
@@ -20,17 +86,24 @@ pub fn client_config(kafka: &KafkaArgs) -> ClientConfig {
     config
 }
 
-/// Creates the topic with the configured partitions unless it exists already.
+/// Creates the orders topic with the configured partitions unless it exists already.
 pub async fn ensure_topic(kafka: &KafkaArgs) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client_config(kafka)
-        .create()
+    ensure_named_topic(kafka, &kafka.kafka_topic, kafka.kafka_topic_partitions).await
+}
+
+/// Creates `name` with `partitions` partitions unless it exists already.
+pub async fn ensure_named_topic(
+    kafka: &KafkaArgs,
+    name: &str,
+    partitions: i32,
+) -> anyhow::Result<()> {
+    let admin: AdminClient<KafkaContext> = client_config(kafka)
+        .create_with_context(KafkaContext::default())
         .context("cannot create a Kafka admin client")?;
-    let topic = NewTopic::new(
-        &kafka.kafka_topic,
-        kafka.kafka_topic_partitions,
-        TopicReplication::Fixed(1),
-    );
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new()
+        .request_timeout(Some(Duration::from_secs(10)))
+        .operation_timeout(Some(Duration::from_secs(10)));
     let results = admin
         .create_topics([&topic], &options)
         .await

@@ -13,6 +13,7 @@ pub mod http;
 pub mod ingest;
 pub mod kafka;
 pub mod order;
+pub mod replay;
 pub mod send;
 pub mod shutdown;
 pub mod startup;

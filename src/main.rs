@@ -1,12 +1,13 @@
 //! The `order-service` binary: parses the command line and runs the subcommand.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use order_service::config::{Cli, Command};
 use order_service::startup::Application;
 use order_service::store::Store;
-use order_service::{send, shutdown, telemetry};
+use order_service::{replay, send, shutdown, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -24,7 +25,6 @@ async fn main() -> ExitCode {
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error:#}");
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
@@ -37,16 +37,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let shutdown = shutdown::on_signal();
             let app = Application::build(&args).await?;
-            app.run_until_stopped(shutdown).await
+            shutdown::within_grace(app.run_until_stopped(shutdown.clone()), &shutdown).await
         }
         Command::Migrate(args) => {
             Store::create_database_if_missing(&args.database_url).await?;
-            let store =
-                Store::connect_lazy(&args.database_url, std::time::Duration::from_secs(10))?;
+            let store = Store::connect_lazy(&args.database_url, Duration::from_secs(10))?;
             store.migrate().await?;
             tracing::info!("migrations applied");
             Ok(())
         }
         Command::Send(args) => send::run(&args).await,
+        Command::ReplayRejected(args) => {
+            let store = Store::connect_lazy(&args.database.database_url, Duration::from_secs(10))?;
+            let id = if args.all { None } else { args.id };
+            replay::replay(&store, id, &mut std::io::stdout().lock()).await?;
+            Ok(())
+        }
     }
 }

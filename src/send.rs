@@ -1,37 +1,34 @@
 //! `send`: produces fake orders to the orders topic, keyed by `order_uid`, waits for the
 //! broker's acknowledgements and prints each delivered id on its own line.
 
-use std::io::Write;
-use std::time::Duration;
-
 use anyhow::Context;
 use chrono::Utc;
 use futures::StreamExt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::io::Write;
 
 use crate::config::SendArgs;
 use crate::generator::{SEEDED_NOW, fake_order};
-use crate::kafka::{client_config, ensure_topic};
+use crate::kafka::{KafkaContext, client_config, ensure_topic};
 use crate::order::canonical_json;
 
 /// Deliveries waiting for an acknowledgement at once.
 const IN_FLIGHT: usize = 1000;
-/// How long one delivery may take before it counts as failed.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sends `args.count` orders. Fails, after sending all it could, if any delivery failed.
 pub async fn run(args: &SendArgs) -> anyhow::Result<()> {
-    ensure_topic(&args.kafka).await?;
-    let producer: FutureProducer = client_config(&args.kafka)
+    // Without the topic the deliveries fail one by one, and are reported by id below.
+    if let Err(error) = ensure_topic(&args.kafka).await {
+        tracing::warn!("{error:#}");
+    }
+    let timeout = args.delivery_timeout;
+    let producer: FutureProducer<KafkaContext> = client_config(&args.kafka)
         .set("acks", "all")
-        .set(
-            "message.timeout.ms",
-            DELIVERY_TIMEOUT.as_millis().to_string(),
-        )
+        .set("message.timeout.ms", timeout.as_millis().to_string())
         .set("linger.ms", "5")
-        .create()
+        .create_with_context(KafkaContext::default())
         .context("cannot create the Kafka producer")?;
     let (mut rng, now) = match args.seed {
         Some(seed) => (StdRng::seed_from_u64(seed), SEEDED_NOW),
@@ -46,7 +43,7 @@ pub async fn run(args: &SendArgs) -> anyhow::Result<()> {
             let record = FutureRecord::to(topic)
                 .key(order.order_uid.as_str())
                 .payload(json.as_ref());
-            let result = producer.send(record, DELIVERY_TIMEOUT).await;
+            let result = producer.send(record, timeout).await;
             (order.order_uid, result)
         })
         .buffered(IN_FLIGHT);
@@ -58,7 +55,7 @@ pub async fn run(args: &SendArgs) -> anyhow::Result<()> {
             Ok(_) => writeln!(stdout, "{uid}").context("cannot write to standard output")?,
             Err((error, _)) => {
                 failed += 1;
-                tracing::error!(order_uid = %uid, %error, "delivery failed");
+                eprintln!("not delivered: {uid}: {error}");
             }
         }
     }

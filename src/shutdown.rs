@@ -1,6 +1,28 @@
-//! Shutdown: SIGINT or SIGTERM cancels one token that every task of `serve` watches.
+//! Shutdown: SIGINT or SIGTERM cancels one token that every task of `serve` watches; what is
+//! in flight then has [`GRACE`] to finish before the process gives up waiting.
+
+use std::future::Future;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+
+/// How long `serve` may take to stop after the signal: ingest commits, HTTP drains.
+pub const GRACE: Duration = Duration::from_secs(9);
+
+/// Runs `service` to its end; once `token` is cancelled it has [`GRACE`] left to finish.
+pub async fn within_grace(
+    service: impl Future<Output = anyhow::Result<()>>,
+    token: &CancellationToken,
+) -> anyhow::Result<()> {
+    tokio::pin!(service);
+    tokio::select! {
+        result = &mut service => result,
+        () = token.cancelled() => match tokio::time::timeout(GRACE, service).await {
+            Ok(result) => result,
+            Err(_) => anyhow::bail!("still busy {GRACE:?} after the shutdown signal; exiting"),
+        },
+    }
+}
 
 /// A token cancelled when the process receives SIGINT (Ctrl-C) or SIGTERM.
 pub fn on_signal() -> CancellationToken {

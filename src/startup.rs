@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::OrderCache;
 use crate::config::ServeArgs;
 use crate::http::{AppState, router};
-use crate::ingest::{Ingest, build_consumer};
-use crate::kafka::ensure_topic;
+use crate::ingest::{DeadLetters, Ingest, build_consumer};
+use crate::kafka::{ensure_named_topic, ensure_topic};
 use crate::store::Store;
 
 /// How long a request waits for a database connection before it is answered with 503.
@@ -55,8 +55,15 @@ impl Application {
             .context("cannot warm the cache from PostgreSQL")?;
 
         ensure_topic(&args.kafka).await?;
+        let dead_letters = match args.dlq_topic() {
+            Some(topic) => {
+                ensure_named_topic(&args.kafka, topic, 1).await?;
+                Some(DeadLetters::new(&args.kafka, topic)?)
+            }
+            None => None,
+        };
         let consumer = build_consumer(&args.kafka, &args.kafka_group_id)?;
-        let ingest = Ingest::new(consumer, store.clone(), cache.clone());
+        let ingest = Ingest::new(consumer, store.clone(), cache.clone(), dead_letters);
 
         let listener = TcpListener::bind(args.http_addr)
             .await

@@ -4,27 +4,34 @@
 
 use anyhow::Context;
 use rdkafka::Message;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::BorrowedMessage;
 use tokio_util::sync::CancellationToken;
 
+use super::dlq::DeadLetters;
 use super::retry::Backoff;
 use crate::cache::OrderCache;
 use crate::config::KafkaArgs;
-use crate::kafka::client_config;
+use crate::kafka::{KafkaContext, client_config};
+
+/// The ingest's consumer.
+pub type Consumer = StreamConsumer<KafkaContext>;
 use crate::order::{self, RejectKind, Rejection, canonical_json};
 use crate::store::{RejectedMessage, SaveOutcome, Store, StoreError};
 
 /// A consumer in `group_id`, subscribed to the orders topic, that commits only the offsets
 /// the loop stores.
-pub fn build_consumer(kafka: &KafkaArgs, group_id: &str) -> anyhow::Result<StreamConsumer> {
-    let consumer: StreamConsumer = client_config(kafka)
+pub fn build_consumer(kafka: &KafkaArgs, group_id: &str) -> anyhow::Result<Consumer> {
+    let consumer: Consumer = client_config(kafka)
         .set("group.id", group_id)
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .create()
+        // Prefetch at most this much per partition: while the database is down the consumer
+        // is paused, and memory stays bounded whatever the backlog.
+        .set("queued.max.messages.kbytes", "16384")
+        .create_with_context(KafkaContext::default())
         .context("cannot create the Kafka consumer")?;
     consumer
         .subscribe(&[&kafka.kafka_topic])
@@ -48,26 +55,36 @@ enum Decision {
 /// The ingest loop and what it writes to.
 pub struct Ingest {
     /// The subscribed consumer.
-    consumer: StreamConsumer,
+    consumer: Consumer,
     /// Where orders and rejections go.
     store: Store,
     /// Where stored orders go next.
     cache: OrderCache,
+    /// Where rejections are also published, if anywhere.
+    dead_letters: Option<DeadLetters>,
 }
 
 impl Ingest {
     /// An ingest loop over `consumer`.
-    pub fn new(consumer: StreamConsumer, store: Store, cache: OrderCache) -> Self {
+    pub fn new(
+        consumer: Consumer,
+        store: Store,
+        cache: OrderCache,
+        dead_letters: Option<DeadLetters>,
+    ) -> Self {
         Self {
             consumer,
             store,
             cache,
+            dead_letters,
         }
     }
 
     /// Consumes until `shutdown` is cancelled, then commits what was stored.
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!("ingest started");
+        // Kafka errors are logged when they start and when they end, not one by one.
+        let mut kafka_failing = false;
         loop {
             let received = tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -76,10 +93,18 @@ impl Ingest {
             let message = match received {
                 Ok(message) => message,
                 Err(error) => {
-                    tracing::warn!(%error, "Kafka consumer error");
+                    if kafka_failing {
+                        tracing::debug!(%error, "Kafka consumer error");
+                    } else {
+                        tracing::warn!(%error, "Kafka consumer error; the client reconnects by itself");
+                        kafka_failing = true;
+                    }
                     continue;
                 }
             };
+            if std::mem::take(&mut kafka_failing) {
+                tracing::info!("Kafka consumer receiving again");
+            }
             if !self.handle(&message, &shutdown).await {
                 break;
             }
@@ -108,6 +133,7 @@ impl Ingest {
             match self.apply(&decision, message).await {
                 Ok(()) => {
                     if backoff.failures() > 0 {
+                        self.set_fetching(true);
                         tracing::info!(
                             failures = backoff.failures(),
                             "database back, ingest resumed"
@@ -118,6 +144,7 @@ impl Ingest {
                 Err(error) => {
                     let wait = backoff.next_wait();
                     if backoff.failures() == 1 {
+                        self.set_fetching(false);
                         tracing::warn!(%error, "cannot store, ingest paused; retrying with backoff");
                     }
                     tokio::select! {
@@ -126,6 +153,20 @@ impl Ingest {
                     }
                 }
             }
+        }
+    }
+
+    /// Pauses or resumes fetching for every assigned partition.
+    fn set_fetching(&self, on: bool) {
+        let result = self.consumer.assignment().and_then(|assigned| {
+            if on {
+                self.consumer.resume(&assigned)
+            } else {
+                self.consumer.pause(&assigned)
+            }
+        });
+        if let Err(error) = result {
+            tracing::warn!(%error, on, "cannot pause or resume fetching");
         }
     }
 
@@ -161,16 +202,18 @@ impl Ingest {
         rejection: &Rejection,
         message: &BorrowedMessage<'_>,
     ) -> Result<(), StoreError> {
-        self.store
-            .record_rejection(&RejectedMessage {
-                topic: message.topic(),
-                partition: message.partition(),
-                offset: message.offset(),
-                key: message.key(),
-                payload: message.payload(),
-                rejection,
-            })
-            .await?;
+        let rejected = RejectedMessage {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key(),
+            payload: message.payload(),
+            rejection,
+        };
+        self.store.record_rejection(&rejected).await?;
+        if let Some(dead_letters) = &self.dead_letters {
+            dead_letters.publish(&rejected);
+        }
         tracing::warn!(
             partition = message.partition(),
             offset = message.offset(),

@@ -3,6 +3,8 @@
 //! PostgreSQL, so a crash redelivers, and the duplicate policy makes redelivery harmless.
 
 mod consumer;
+mod dlq;
 mod retry;
 
-pub use consumer::{Ingest, build_consumer};
+pub use consumer::{Consumer, Ingest, build_consumer};
+pub use dlq::DeadLetters;

@@ -11,7 +11,7 @@ use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub use orders::SaveOutcome;
-pub use rejected::RejectedMessage;
+pub use rejected::{PendingReplay, RejectedMessage};
 
 /// The embedded migrations from `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -43,6 +43,15 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
+            // Connection exceptions (08), insufficient resources (53) and operator intervention
+            // (57: the server is shutting down or restarting) pass when the server is back.
+            sqlx::Error::Database(ref db)
+                if db
+                    .code()
+                    .is_some_and(|code| ["08", "53", "57"].iter().any(|c| code.starts_with(c))) =>
+            {
+                Self::Unavailable(e)
+            }
             other => Self::Query(other),
         }
     }

@@ -73,3 +73,37 @@ impl Store {
         .await?)
     }
 }
+
+/// A rejection waiting to be replayed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingReplay {
+    /// Row id.
+    pub id: i64,
+    /// Raw value (`None` for a tombstone).
+    pub payload: Option<Vec<u8>>,
+    /// The reason it was rejected with.
+    pub reason: String,
+}
+
+impl Store {
+    /// Rejections not replayed yet: all of them, or the one with `id`.
+    pub async fn pending_replays(&self, id: Option<i64>) -> Result<Vec<PendingReplay>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, payload, reason FROM rejected
+             WHERE replayed_at IS NULL AND ($1::bigint IS NULL OR id = $1)
+             ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Marks a rejection as replayed: its message is now a stored order.
+    pub async fn mark_replayed(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE rejected SET replayed_at = now() WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}

@@ -62,6 +62,7 @@ pub fn fresh_args() -> ServeArgs {
         cache_ttl: Duration::from_secs(600),
         cache_max_bytes: 64 * 1024 * 1024,
         cache_warm_limit: 10_000,
+        kafka_dlq_topic: format!("{name}_orders.dlq"),
         no_migrate: false,
     }
 }
@@ -76,6 +77,8 @@ pub struct TestApp {
     pub store: Store,
     /// HTTP client.
     pub http: reqwest::Client,
+    /// Producer to the service's topic.
+    producer: FutureProducer,
     /// Stops it.
     shutdown: CancellationToken,
     /// Its task.
@@ -112,11 +115,13 @@ impl TestApp {
         let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
         let store =
             Store::connect_lazy(&args.database.database_url, Duration::from_secs(5)).expect("pool");
+        let producer = producer(&args.kafka);
         Self {
             args,
             base,
             store,
             http: reqwest::Client::new(),
+            producer,
             shutdown,
             task: Some(task),
         }
@@ -138,7 +143,18 @@ impl TestApp {
 
     /// Produces one message to the service's topic and waits for the broker's ack.
     pub async fn produce(&self, key: Option<&str>, payload: Option<&[u8]>) {
-        produce(&self.args.kafka, key, payload).await;
+        let mut record = FutureRecord::<str, [u8]>::to(&self.args.kafka.kafka_topic);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(payload) = payload {
+            record = record.payload(payload);
+        }
+        self.producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(error, _)| error)
+            .expect("the broker acknowledges");
     }
 
     /// Waits until `GET /api/order/{uid}` is 200 and returns that response.
@@ -185,25 +201,14 @@ pub async fn drop_database(url: &str) {
         .expect("the test database drops");
 }
 
-/// Produces one message to `kafka`'s topic and waits for the broker's ack.
-pub async fn produce(kafka: &KafkaArgs, key: Option<&str>, payload: Option<&[u8]>) {
-    let producer: FutureProducer = ClientConfig::new()
+/// A producer to `kafka`'s brokers that also takes values larger than the contract allows.
+pub fn producer(kafka: &KafkaArgs) -> FutureProducer {
+    ClientConfig::new()
         .set("bootstrap.servers", &kafka.kafka_brokers)
         .set("message.timeout.ms", "10000")
+        .set("message.max.bytes", "10000000")
         .create()
-        .expect("producer");
-    let mut record = FutureRecord::<str, [u8]>::to(&kafka.kafka_topic);
-    if let Some(key) = key {
-        record = record.key(key);
-    }
-    if let Some(payload) = payload {
-        record = record.payload(payload);
-    }
-    producer
-        .send(record, Duration::from_secs(10))
-        .await
-        .map_err(|(error, _)| error)
-        .expect("the broker acknowledges");
+        .expect("producer")
 }
 
 /// Polls `check` until it gives a value, failing the test after 30 seconds.

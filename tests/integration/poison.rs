@@ -1,0 +1,257 @@
+//! The poison corpus: every kind of bad message, interleaved with valid orders on one
+//! partition. Every valid order is stored, every bad message is recorded with the right
+//! reason and published to the dead-letter topic, and the consumer never stalls.
+
+use std::time::Duration;
+
+use order_service::generator::{SEEDED_NOW, fake_order};
+use order_service::order::canonical_json;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
+use rdkafka::{ClientConfig, Message};
+use serde_json::{Value, json};
+
+use crate::helpers::{SAMPLE, TestApp};
+
+/// A bad message and the reason code (and field) it must be recorded with.
+struct Poison {
+    value: Option<Vec<u8>>,
+    code: &'static str,
+    field: Option<String>,
+}
+
+fn poison(value: impl Into<Vec<u8>>, code: &'static str, field: Option<&str>) -> Poison {
+    Poison {
+        value: Some(value.into()),
+        code,
+        field: field.map(str::to_owned),
+    }
+}
+
+fn sample() -> Value {
+    serde_json::from_str(SAMPLE).expect("JSON")
+}
+
+fn bytes(value: &Value) -> Vec<u8> {
+    serde_json::to_vec(value).expect("JSON")
+}
+
+/// Every leaf of the sample as (JSON pointer, field path).
+fn leaves() -> Vec<(String, String)> {
+    fn walk(value: &Value, ptr: String, out: &mut Vec<(String, String)>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    walk(child, format!("{ptr}/{key}"), out);
+                }
+            }
+            Value::Array(items) => walk(&items[0], format!("{ptr}/0"), out),
+            _ => {
+                let field = ptr[1..].replace("/0/", "[0].").replace('/', ".");
+                out.push((ptr, field));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&sample(), String::new(), &mut out);
+    out
+}
+
+fn corpus() -> Vec<Poison> {
+    let mut corpus = vec![
+        poison(b"\xff\xfe\xfd order".to_vec(), "not_utf8", None),
+        poison(&SAMPLE.as_bytes()[..300], "malformed_json", None),
+        poison("[1, 2, 3]", "not_object", None),
+        poison("\"an order\"", "not_object", None),
+        poison("12345", "not_object", None),
+        poison("null", "not_object", None),
+        poison(Vec::new(), "empty_message", None),
+        Poison {
+            value: None,
+            code: "empty_message",
+            field: None,
+        },
+    ];
+    // Each required field missing, and each field with the wrong type.
+    for (ptr, field) in leaves() {
+        let mut doc = sample();
+        let (parent, name) = ptr.rsplit_once('/').expect("pointer");
+        doc.pointer_mut(parent)
+            .and_then(Value::as_object_mut)
+            .expect("object")
+            .remove(name);
+        corpus.push(poison(bytes(&doc), "missing_field", Some(&field)));
+
+        let mut doc = sample();
+        let slot = doc.pointer_mut(&ptr).expect("leaf");
+        *slot = if slot.is_string() {
+            json!(7)
+        } else {
+            json!("7")
+        };
+        corpus.push(poison(bytes(&doc), "type_error", Some(&field)));
+    }
+    let with = |ptr: &str, value: Value| {
+        let mut doc = sample();
+        *doc.pointer_mut(ptr).expect("exists") = value;
+        bytes(&doc)
+    };
+    corpus.extend([
+        poison(
+            with("/items/0/price", json!(453.0)),
+            "type_error",
+            Some("items[0].price"),
+        ),
+        poison(with("/sm_id", json!("99")), "type_error", Some("sm_id")),
+        poison(with("/sm_id", json!(u64::MAX)), "type_error", Some("sm_id")),
+        poison(
+            with("/items/0/sale", json!(130)),
+            "invalid_value",
+            Some("items[0].sale"),
+        ),
+        poison(
+            with("/payment/payment_dt", json!(0)),
+            "invalid_value",
+            Some("payment.payment_dt"),
+        ),
+        poison(
+            with("/delivery/email", json!("nobody")),
+            "invalid_value",
+            Some("delivery.email"),
+        ),
+        poison(
+            with("/payment/amount", json!(1)),
+            "inconsistent",
+            Some("payment.amount"),
+        ),
+        poison(
+            with("/payment/goods_total", json!(1)),
+            "inconsistent",
+            Some("payment.goods_total"),
+        ),
+    ]);
+    let mut top = sample();
+    top["surprise"] = json!(true);
+    corpus.push(poison(bytes(&top), "unknown_field", Some("surprise")));
+    let mut nested = sample();
+    nested["items"][0]["colour"] = json!("red");
+    corpus.push(poison(
+        bytes(&nested),
+        "unknown_field",
+        Some("items[0].colour"),
+    ));
+    corpus
+}
+
+#[tokio::test]
+async fn every_poison_is_recorded_and_every_valid_order_stored() {
+    let app = TestApp::spawn().await;
+    let key = Some("one-partition");
+    let mut rng = StdRng::seed_from_u64(99);
+    let corpus = corpus();
+    let missing = corpus.iter().filter(|p| p.code == "missing_field").count();
+    assert_eq!(
+        missing, 39,
+        "every leaf field of the sample is left out once"
+    );
+    let mut valid_ids = Vec::new();
+    let mut expected = Vec::new();
+
+    for poison in &corpus {
+        app.produce(key, poison.value.as_deref()).await;
+        expected.push((poison.code, poison.field.clone()));
+        let order = fake_order(&mut rng, SEEDED_NOW);
+        app.produce(key, Some(&canonical_json(&order))).await;
+        valid_ids.push(order.order_uid);
+    }
+    // A 2 MiB value.
+    app.produce(key, Some(&vec![b' '; 2 * 1024 * 1024])).await;
+    expected.push(("too_large", None));
+    // A byte-order mark before a valid order: stored.
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend_from_slice(SAMPLE.as_bytes());
+    app.produce(key, Some(&bom)).await;
+    valid_ids.push("b563feb7b2b84b6test".to_owned());
+    // The same order twice: stored once, nothing rejected. The same id with other content:
+    // a conflict.
+    let twice = fake_order(&mut rng, SEEDED_NOW);
+    app.produce(key, Some(&canonical_json(&twice))).await;
+    app.produce(key, Some(&canonical_json(&twice))).await;
+    let mut other = twice.clone();
+    other.delivery.name = "Someone Else".to_owned();
+    app.produce(key, Some(&canonical_json(&other))).await;
+    expected.push(("conflict", Some("order_uid".to_owned())));
+    valid_ids.push(twice.order_uid.clone());
+    let last = fake_order(&mut rng, SEEDED_NOW);
+    app.produce(key, Some(&canonical_json(&last))).await;
+    valid_ids.push(last.order_uid.clone());
+
+    app.wait_for_order(&last.order_uid).await;
+
+    let stored: Vec<String> = sqlx::query_scalar("SELECT order_uid FROM orders")
+        .fetch_all(app.store.pool())
+        .await
+        .expect("query");
+    let mut want = valid_ids.clone();
+    want.sort();
+    let mut got = stored.clone();
+    got.sort();
+    assert_eq!(got, want, "every valid order stored exactly once");
+
+    let rejected: Vec<(String, String)> =
+        sqlx::query_as(r#"SELECT reason_code, reason FROM rejected ORDER BY "offset""#)
+            .fetch_all(app.store.pool())
+            .await
+            .expect("query");
+    assert_eq!(rejected.len(), expected.len(), "{rejected:#?}");
+    for ((code, reason), (want_code, want_field)) in rejected.iter().zip(&expected) {
+        assert_eq!(code, want_code, "{reason}");
+        if let Some(field) = want_field {
+            assert!(
+                reason.contains(&format!(" {field}")),
+                "{reason} must name {field}"
+            );
+        }
+    }
+
+    // The dead-letter topic has every rejection, with its reason and origin in headers.
+    let dlq: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &app.args.kafka.kafka_brokers)
+        .set(
+            "group.id",
+            format!("{}_dlq_reader", app.args.kafka_group_id),
+        )
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    dlq.subscribe(&[&app.args.kafka_dlq_topic])
+        .expect("subscribe");
+    let mut codes = Vec::new();
+    while codes.len() < expected.len() {
+        let message = tokio::time::timeout(Duration::from_secs(30), dlq.recv())
+            .await
+            .expect("the dead-letter topic has every rejection")
+            .expect("message");
+        let headers = message.headers().expect("headers");
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h.key == name)
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_else(|| panic!("no {name} header"))
+        };
+        assert_eq!(header("source_topic"), app.args.kafka.kafka_topic);
+        header("source_partition")
+            .parse::<i32>()
+            .expect("a partition");
+        header("source_offset").parse::<i64>().expect("an offset");
+        assert!(!header("reason").is_empty());
+        codes.push(header("reason_code"));
+    }
+    let want_codes: Vec<_> = expected.iter().map(|(code, _)| code.to_string()).collect();
+    assert_eq!(codes, want_codes);
+    app.stop_and_drop().await;
+}
