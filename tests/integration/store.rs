@@ -68,3 +68,69 @@ async fn the_duplicate_policy() {
     store.pool().close().await;
     drop_database(&url).await;
 }
+
+#[tokio::test]
+async fn replay_stores_what_now_passes_and_keeps_the_rest() {
+    use order_service::order::{RejectKind, Rejection};
+    use order_service::replay::{ReplaySummary, replay};
+    use order_service::store::RejectedMessage;
+
+    let (store, url) = fresh_store().await;
+    // A valid order rejected under an older, stricter contract, and a still broken one.
+    let old_rule = Rejection::field(RejectKind::InvalidValue, "locale", "must be ru");
+    let broken = Rejection::message(RejectKind::NotObject, "got an array");
+    for (offset, payload, rejection) in [
+        (7, SAMPLE.as_bytes(), &old_rule),
+        (8, b"[1]".as_slice(), &broken),
+    ] {
+        store
+            .record_rejection(&RejectedMessage {
+                topic: "orders",
+                partition: 0,
+                offset,
+                key: None,
+                payload: Some(payload),
+                rejection,
+            })
+            .await
+            .expect("recorded");
+    }
+    let mut report = Vec::new();
+    let summary = replay(&store, None, &mut report).await.expect("replay");
+    let report = String::from_utf8(report).expect("text");
+    assert_eq!(
+        summary,
+        ReplaySummary {
+            checked: 2,
+            stored: 1,
+            still_rejected: 1
+        },
+        "{report}"
+    );
+    assert!(
+        report.contains("stored as order b563feb7b2b84b6test"),
+        "{report}"
+    );
+    assert!(report.contains("still rejected: not an object"), "{report}");
+    assert!(
+        store
+            .order_json("b563feb7b2b84b6test")
+            .await
+            .expect("query")
+            .is_some()
+    );
+
+    // Replayed rejections are not replayed again; the broken one still waits.
+    let again = replay(&store, None, &mut Vec::new()).await.expect("replay");
+    assert_eq!((again.checked, again.stored), (1, 0));
+    let first_id: i64 = sqlx::query_scalar(r#"SELECT id FROM rejected WHERE "offset" = 7"#)
+        .fetch_one(store.pool())
+        .await
+        .expect("query");
+    let error = replay(&store, Some(first_id), &mut Vec::new())
+        .await
+        .expect_err("already replayed");
+    assert!(error.to_string().contains("replayed already"), "{error}");
+    store.pool().close().await;
+    drop_database(&url).await;
+}
