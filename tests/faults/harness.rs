@@ -1,0 +1,397 @@
+//! What the fault tests share: a fresh database, topic and group per run, the real binary
+//! as a child process, and the final accounting of sent, stored, rejected, lost, duplicated.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use order_service::store::Store;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+/// The binary under test.
+const BINARY: &str = env!("CARGO_BIN_EXE_order-service");
+/// How long a run may take to handle everything after a restart.
+const HANDLE_ALL_WITHIN: Duration = Duration::from_secs(600);
+
+/// The PostgreSQL server: `DATABASE_URL` without its database name.
+fn server_url() -> String {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let url = url.split('?').next().unwrap_or_default().to_owned();
+    match url.rsplit_once('/') {
+        Some((server, _)) if server.contains("://") && server.len() > "postgres://".len() => {
+            server.to_owned()
+        }
+        _ => url,
+    }
+}
+
+/// One test's topic, database and group, and what was sent to it.
+pub struct Run {
+    /// `name` is the prefix of the database, topic and group.
+    name: String,
+    /// The database URL.
+    database_url: String,
+    /// Kafka bootstrap servers.
+    brokers: String,
+    /// The HTTP port `serve` listens on.
+    port: u16,
+    /// The ids `send` printed.
+    sent_ids: Vec<String>,
+    /// Bad messages produced.
+    bad: usize,
+    /// For assertions.
+    store: Store,
+}
+
+/// Counts at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct Counts {
+    /// Rows in `orders`.
+    pub stored: i64,
+    /// Rows in `rejected`.
+    pub rejected: i64,
+}
+
+/// What a fault test reports.
+pub struct Figures {
+    /// Which fault.
+    fault: &'static str,
+    /// Counts when the fault hit.
+    at_fault: Counts,
+    /// From the restart (or the database's return) to everything handled.
+    recovered: Duration,
+}
+
+impl Figures {
+    /// The figures of one fault.
+    pub fn new(fault: &'static str, at_fault: Counts, recovered: Duration) -> Self {
+        Self {
+            fault,
+            at_fault,
+            recovered,
+        }
+    }
+}
+
+impl Run {
+    /// A fresh database, topic and group; `bad` poison messages, then `orders` orders sent
+    /// with the real `send`.
+    pub async fn prepare(orders: usize, bad: usize) -> Self {
+        let suffix: String = rand::rng()
+            .sample_iter(Alphanumeric)
+            .take(8)
+            .map(|b| char::from(b).to_ascii_lowercase())
+            .collect();
+        let name = format!("ordertest_fault_{suffix}");
+        let database_url = format!("{}/{name}", server_url());
+        let brokers =
+            std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned());
+        Store::create_database_if_missing(&database_url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is not reachable ({e}); run `make all-up`"));
+        let store = Store::connect_lazy(&database_url, Duration::from_secs(5)).expect("pool");
+        store.migrate().await.expect("migrations apply");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut run = Self {
+            name,
+            database_url,
+            brokers,
+            port,
+            sent_ids: Vec::new(),
+            bad,
+            store,
+        };
+        run.produce_bad().await;
+        run.sent_ids = run.send(orders);
+        assert_eq!(run.sent_ids.len(), orders, "send printed one id per order");
+        run
+    }
+
+    /// The environment of every child process.
+    fn command(&self, subcommand: &str) -> Command {
+        let mut command = Command::new(BINARY);
+        command
+            .arg(subcommand)
+            .env("DATABASE_URL", &self.database_url)
+            .env("KAFKA_BROKERS", &self.brokers)
+            .env("KAFKA_TOPIC", format!("{}_orders", self.name))
+            .env("KAFKA_DLQ_TOPIC", format!("{}_orders.dlq", self.name))
+            .env("KAFKA_GROUP_ID", format!("{}_group", self.name))
+            .env("HTTP_ADDR", format!("127.0.0.1:{}", self.port))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Poison messages, created with the topic by `send` if it is missing.
+    async fn produce_bad(&self) {
+        let status = self
+            .command("send")
+            .args(["-n", "0"])
+            .status()
+            .expect("send runs");
+        assert!(status.success(), "send -n 0 creates the topic");
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .create()
+            .expect("producer");
+        let topic = format!("{}_orders", self.name);
+        for i in 0..self.bad {
+            let key = format!("bad-{i}");
+            let record = FutureRecord::to(&topic).key(&key).payload("[\"not an order\"]");
+            producer
+                .send(record, Duration::from_secs(10))
+                .await
+                .map_err(|(e, _)| e)
+                .expect("ack");
+        }
+    }
+
+    /// Runs `send -n orders` and returns the ids it printed.
+    fn send(&self, orders: usize) -> Vec<String> {
+        let output = self
+            .command("send")
+            .args(["-n", &orders.to_string()])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("send runs");
+        assert!(output.status.success(), "send failed");
+        String::from_utf8(output.stdout)
+            .expect("ids are text")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Starts `serve`, its log in `target/fault-logs/`.
+    pub fn serve(&self) -> Serve {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fault-logs");
+        std::fs::create_dir_all(&dir).expect("log dir");
+        let log = dir.join(format!("{}.log", self.name));
+        let file = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let child = self
+            .command("serve")
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .expect("serve starts");
+        Serve { child, log }
+    }
+
+    /// Orders stored and messages rejected now.
+    pub async fn counts(&self) -> Counts {
+        let (stored, rejected): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM rejected)",
+        )
+        .fetch_one(self.store.pool())
+        .await
+        .expect("count query");
+        Counts { stored, rejected }
+    }
+
+    /// Any stored order's id.
+    pub async fn some_stored_order(&self) -> String {
+        sqlx::query_scalar("SELECT order_uid FROM orders ORDER BY seq LIMIT 1")
+            .fetch_one(self.store.pool())
+            .await
+            .expect("an order")
+    }
+
+    /// `GET path` on `serve`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{}{path}", self.port))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .expect("serve answers")
+    }
+
+    /// Waits until at least `n` orders are stored.
+    pub async fn wait_stored_at_least(&self, n: i64) {
+        let deadline = Instant::now() + HANDLE_ALL_WITHIN;
+        while self.counts().await.stored < n {
+            assert!(Instant::now() < deadline, "fewer than {n} orders stored in time");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until every sent message is a stored order or a rejection.
+    pub async fn wait_all_handled(&self) {
+        let total = (self.sent_ids.len() + self.bad) as i64;
+        let deadline = Instant::now() + HANDLE_ALL_WITHIN;
+        loop {
+            // While the database comes back, a count may fail; try again.
+            let counts = sqlx::query_as::<_, (i64, i64)>(
+                "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM rejected)",
+            )
+            .fetch_one(self.store.pool())
+            .await;
+            if let Ok((stored, rejected)) = counts
+                && stored + rejected >= total
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not everything handled in time: {counts:?} of {total}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The accounting: every message is exactly one stored order or one rejection.
+    pub async fn check(self, figures: Figures) {
+        let stored_ids: Vec<String> = sqlx::query_scalar("SELECT order_uid FROM orders")
+            .fetch_all(self.store.pool())
+            .await
+            .expect("query");
+        let stored: HashSet<&str> = stored_ids.iter().map(String::as_str).collect();
+        let lost = self
+            .sent_ids
+            .iter()
+            .filter(|id| !stored.contains(id.as_str()))
+            .count();
+        let duplicated = stored_ids.len() - stored.len();
+        let (rejected, distinct_rejected, conflicts): (i64, i64, i64) = sqlx::query_as(
+            r#"SELECT count(*), count(DISTINCT ("partition", "offset")),
+                      count(*) FILTER (WHERE reason_code = 'conflict')
+               FROM rejected"#,
+        )
+        .fetch_one(self.store.pool())
+        .await
+        .expect("query");
+        println!(
+            "{}: sent {} ({} orders + {} bad), stored {}, rejected {}, lost {}, duplicated {}, \
+             at the fault {} stored + {} rejected, recovered in {:.1} s",
+            figures.fault,
+            self.sent_ids.len() + self.bad,
+            self.sent_ids.len(),
+            self.bad,
+            stored_ids.len(),
+            rejected,
+            lost,
+            duplicated + (rejected - distinct_rejected) as usize + conflicts as usize,
+            figures.at_fault.stored,
+            figures.at_fault.rejected,
+            figures.recovered.as_secs_f64(),
+        );
+        assert_eq!(lost, 0, "orders lost");
+        assert_eq!(duplicated, 0, "orders stored twice");
+        assert_eq!(stored_ids.len(), self.sent_ids.len());
+        assert_eq!(rejected as usize, self.bad, "each bad message recorded once");
+        assert_eq!(distinct_rejected, rejected, "a rejection recorded twice");
+        assert_eq!(conflicts, 0, "a redelivery was taken for a conflict");
+        self.store.pool().close().await;
+        let admin = Store::connect_lazy(&format!("{}/postgres", server_url()), Duration::from_secs(5))
+            .expect("pool");
+        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name))
+            .execute(admin.pool())
+            .await
+            .expect("drop the test database");
+    }
+}
+
+/// A running `serve`.
+pub struct Serve {
+    /// The child process.
+    child: Child,
+    /// Its log file.
+    log: PathBuf,
+}
+
+impl Serve {
+    /// SIGKILL: no chance to commit or clean up.
+    pub fn kill_9(&mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reaped");
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then the process must exit with 0 within 10 seconds.
+    pub async fn terminate_and_expect_clean_exit(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM sent");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<_> = log.lines().rev().take(20).collect();
+                assert!(status.success(), "serve exited with {status}; log tail:\n{tail:#?}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "serve still running 10 s after SIGTERM");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Stopping and starting the machine's PostgreSQL cluster.
+pub mod postgres {
+    use std::process::Command;
+
+    /// The cluster's version directory under /etc/postgresql.
+    fn version() -> String {
+        let mut versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
+            .expect("a Debian PostgreSQL cluster (/etc/postgresql)")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        versions.sort();
+        versions.pop().expect("a PostgreSQL version")
+    }
+
+    fn ctl(action: &str) {
+        let status = Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &version(), "main", action])
+            .args(if action == "stop" { &["-m", "fast"][..] } else { &[][..] })
+            .status()
+            .expect("pg_ctlcluster runs");
+        assert!(status.success(), "pg_ctlcluster {action} failed");
+    }
+
+    /// PostgreSQL is down while this lives; dropping it starts PostgreSQL again, also when
+    /// the test fails.
+    pub struct Outage(());
+
+    /// Stops PostgreSQL.
+    pub fn stop() -> Outage {
+        ctl("stop");
+        Outage(())
+    }
+
+    impl Drop for Outage {
+        fn drop(&mut self) {
+            ctl("start");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Fault tests: the real `order-service` binary against the real PostgreSQL and broker,
+//! broken for real (kill -9, PostgreSQL stopped, SIGTERM) in the middle of ingesting 20,000
+//! orders. Each ends with every message either a stored order or a recorded rejection,
+//! exactly once. They stop the machine's PostgreSQL, so they run one at a time, in their own
+//! test binary (cargo runs test binaries one after another).
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::{Figures, Run, postgres};
+
+/// Orders sent per test.
+const ORDERS: usize = 20_000;
+/// Bad messages sent per test, before the orders.
+const BAD: usize = 100;
+/// How many orders are stored before the fault is injected.
+const FAULT_AFTER: i64 = 2_000;
+
+/// One fault test at a time: they share the machine's PostgreSQL.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_in_the_middle_loses_nothing_and_stores_nothing_twice() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let run = Run::prepare(ORDERS, BAD).await;
+    let mut serve = run.serve();
+    run.wait_stored_at_least(FAULT_AFTER).await;
+    serve.kill_9();
+    let at_fault = run.counts().await;
+
+    let restarted = Instant::now();
+    let mut serve = run.serve();
+    run.wait_all_handled().await;
+    let recovered = restarted.elapsed();
+    serve.terminate_and_expect_clean_exit().await;
+
+    run.check(Figures::new("kill -9 of serve", at_fault, recovered))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_stopped_for_10_seconds_pauses_ingest_and_loses_nothing() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let run = Run::prepare(ORDERS, BAD).await;
+    let mut serve = run.serve();
+    run.wait_stored_at_least(FAULT_AFTER).await;
+    let cached = run.some_stored_order().await;
+    let at_fault = run.counts().await;
+
+    let outage = postgres::stop();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Reads: a cached order is still served; a miss is a 503 with Retry-After.
+    let hit = run.get(&format!("/api/order/{cached}")).await;
+    assert_eq!(hit.status(), 200, "cache hits survive the outage");
+    let miss = run.get("/api/order/not-cached-anywhere").await;
+    assert_eq!(miss.status(), 503);
+    assert!(miss.headers().contains_key("retry-after"));
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(serve.is_running(), "serve must survive a database outage");
+
+    let back = Instant::now();
+    drop(outage); // starts PostgreSQL again
+    run.wait_all_handled().await;
+    let recovered = back.elapsed();
+    assert!(serve.is_running(), "serve resumed by itself");
+    serve.terminate_and_expect_clean_exit().await;
+
+    run.check(Figures::new("PostgreSQL stopped 10 s", at_fault, recovered))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_ingest_exits_0_and_a_restart_finishes_the_job() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let run = Run::prepare(ORDERS, BAD).await;
+    let mut serve = run.serve();
+    run.wait_stored_at_least(FAULT_AFTER).await;
+    serve.terminate_and_expect_clean_exit().await;
+    let at_fault = run.counts().await;
+
+    let restarted = Instant::now();
+    let mut serve = run.serve();
+    run.wait_all_handled().await;
+    let recovered = restarted.elapsed();
+    serve.terminate_and_expect_clean_exit().await;
+
+    run.check(Figures::new("SIGTERM of serve", at_fault, recovered))
+        .await;
+}
