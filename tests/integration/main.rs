@@ -2,4 +2,5 @@
 
 mod flow;
 mod helpers;
+mod hostile;
 mod store;
