@@ -1,20 +1,51 @@
-//! The HTTP side: the router, its shared state, and the headers every response carries.
+//! The HTTP side: the router, its shared state, the limits every request is held to, and the
+//! headers every response carries.
+//!
+//! Layers, from the outside in (the first sees a request first and a response last):
+//!
+//! 1. tracing, so that every answer is logged, refused ones included;
+//! 2. the security headers, outside everything that can answer, so that timeouts, shed load,
+//!    refused requests, 404s and 405s carry them too;
+//! 3. [`answer::AnswerErrors`]: every error of the layers below becomes its [`ApiError`]
+//!    response;
+//! 4. the request guard ([`guard`]): oversized headers (431) and control characters in the
+//!    target (400) are refused before they take a slot;
+//! 5. load shedding and the concurrency bound: past [`Limits::max_in_flight`] requests are
+//!    answered 503 at once instead of queueing;
+//! 6. the request timeout, inside the bound, so that a timed-out request frees its slot.
+//!
+//! axum applies a router's layers to each route, so the bound is one semaphore shared by all
+//! routes. None of these layers boxes a future or clones a service per request: the permit is
+//! taken without allocating when one is free, and the timeout's timer is registered only if
+//! the handler does not finish at its first poll (a cache hit does).
 
+pub mod answer;
 pub mod error;
+pub mod guard;
 pub mod orders;
 pub mod page;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::get;
+use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+use tower::filter::FilterLayer;
+use tower::layer::layer_fn;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
+use tower::timeout::TimeoutLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::cache::OrderCache;
 use crate::store::OrderLookup;
+use answer::AnswerErrors;
 use error::ApiError;
+use guard::RequestGuard;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -25,28 +56,85 @@ pub struct AppState {
     pub orders: Arc<dyn OrderLookup>,
 }
 
+/// How long a request may take before it is answered with 503 `timeout`.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many requests are handled at once before more are answered with 503 `overloaded`.
+/// Generous: a cache hit takes microseconds, so this many in flight means the service is
+/// stuck (a slow database), not busy.
+pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// The largest sum of header name and value lengths a request may carry (16 KiB); above it
+/// the answer is 431 `headers_too_large`. Far below hyper's own limit, which answers without
+/// a body.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// The limits every request is held to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// How long a request may take before it is answered with 503 `timeout`.
+    pub request_timeout: Duration,
+    /// How many requests are handled at once; more are answered with 503 `overloaded`.
+    pub max_in_flight: usize,
+    /// The largest sum of header name and value lengths of a request, in bytes.
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            request_timeout: REQUEST_TIMEOUT,
+            max_in_flight: MAX_IN_FLIGHT,
+            max_header_bytes: MAX_HEADER_BYTES,
+        }
+    }
+}
+
 /// The page may load only its own script, style and data.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
     base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-/// The service's routes.
+/// The service's routes, with the default [`Limits`].
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(page::index))
-        .route("/assets/app.js", get(page::script))
-        .route("/assets/style.css", get(page::style))
-        .route("/api/order/{order_uid}", get(orders::get_order))
-        .route("/health/live", get(|| async { "ok" }))
-        .fallback(|| async { ApiError::NoRoute })
-        .with_state(state)
+    router_with(state, Limits::default())
+}
+
+/// The service's routes, with the given limits. Only GET (and so HEAD) is routed; any other
+/// method on a known path is 405 `method_not_allowed`, an unknown path 404 `no_route`.
+pub fn router_with(state: AppState, limits: Limits) -> Router {
+    // One `layer` call: axum wraps each route in a boxed service per call and clones that box
+    // per request, so one call with the whole stack costs one clone instead of one per layer.
+    let layers = ServiceBuilder::new()
+        .layer(TraceLayer::new_for_http())
         .layer(security_header(
             header::CONTENT_SECURITY_POLICY,
             CONTENT_SECURITY_POLICY,
         ))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
-        .layer(TraceLayer::new_for_http())
+        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(security_header(
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ))
+        .layer(layer_fn(AnswerErrors::new))
+        .layer(FilterLayer::new(RequestGuard::new(limits.max_header_bytes)))
+        .layer(LoadShedLayer::new())
+        .layer(GlobalConcurrencyLimitLayer::with_semaphore(Arc::new(
+            Semaphore::new(limits.max_in_flight),
+        )))
+        .layer(TimeoutLayer::new(limits.request_timeout));
+    Router::new()
+        .route("/", get(page::index))
+        .route("/assets/app.js", get(page::script))
+        .route("/assets/style.css", get(page::style))
+        .route("/api/order/{order_uid}", get(orders::get_order))
+        .route("/health/live", get(|| async { "ok" }))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .fallback(|| async { ApiError::NoRoute })
+        .with_state(state)
+        .layer(layers)
 }
 
 /// Sets a header on every response that has none of that name.

@@ -2,5 +2,6 @@
 
 mod flow;
 mod helpers;
+mod hostile;
 mod poison;
 mod store;

@@ -1,0 +1,71 @@
+//! The request guard: refuses, before routing and before a request takes a concurrency slot,
+//! a request whose headers are too large (431) or whose target holds a control character
+//! (400). hyper refuses worse requests itself (raw control bytes, URIs over 64 KiB, more than
+//! 100 headers, headers over ~400 KiB) with a bare status; these checks bite first for
+//! everything hyper lets through, so that the answer is a JSON [`ApiError`].
+
+use axum::http::Request;
+use tower::filter::Predicate;
+
+use super::error::ApiError;
+
+/// A [`Predicate`] for [`tower::filter::Filter`]: passes a request on unchanged or refuses it
+/// with an [`ApiError`].
+#[derive(Clone, Copy, Debug)]
+pub struct RequestGuard {
+    /// The largest sum of header name and value lengths accepted, in bytes.
+    max_header_bytes: usize,
+}
+
+impl RequestGuard {
+    /// A guard refusing headers larger than `max_header_bytes` in total.
+    pub fn new(max_header_bytes: usize) -> Self {
+        Self { max_header_bytes }
+    }
+}
+
+impl<B> Predicate<Request<B>> for RequestGuard {
+    type Request = Request<B>;
+
+    fn check(&mut self, request: Request<B>) -> Result<Request<B>, tower::BoxError> {
+        let header_bytes: usize = request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        if header_bytes > self.max_header_bytes {
+            return Err(ApiError::HeadersTooLarge.into());
+        }
+        let target = request.uri().path_and_query().map_or("", |pq| pq.as_str());
+        if has_control_character(target.as_bytes()) {
+            return Err(ApiError::InvalidTarget.into());
+        }
+        Ok(request)
+    }
+}
+
+/// Whether `target` holds a control character (C0 or DEL), raw or percent-encoded once.
+pub fn has_control_character(target: &[u8]) -> bool {
+    target.iter().copied().any(is_control)
+        || target.windows(3).any(|window| match *window {
+            [b'%', high, low] => hex(high)
+                .zip(hex(low))
+                .is_some_and(|(high, low)| is_control(high << 4 | low)),
+            _ => false,
+        })
+}
+
+/// A C0 control character or DEL.
+fn is_control(byte: u8) -> bool {
+    byte < 0x20 || byte == 0x7f
+}
+
+/// The value of a hexadecimal digit.
+fn hex(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
