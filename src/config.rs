@@ -13,7 +13,12 @@ use clap::{Args, Parser, Subcommand};
 #[command(version, about, propagate_version = true)]
 pub struct Cli {
     /// Log filter, in tracing's EnvFilter syntax.
-    #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
+    #[arg(
+        long,
+        env = "RUST_LOG",
+        default_value = "info,sqlx::postgres::notice=warn",
+        global = true
+    )]
     pub log: String,
     /// What to do.
     #[command(subcommand)]

@@ -111,7 +111,7 @@ pub async fn ensure_named_topic(
     for result in results {
         match result {
             Ok(name) => {
-                tracing::info!(topic = %name, partitions = kafka.kafka_topic_partitions, "topic created")
+                tracing::info!(topic = %name, partitions, "topic created")
             }
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),
