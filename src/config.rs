@@ -146,6 +146,24 @@ pub struct ServeArgs {
         default_value = "orders.dlq"
     )]
     pub kafka_dlq_topic: String,
+    /// The most messages ingest writes in one transaction.
+    #[arg(
+        long,
+        env = "INGEST_BATCH_SIZE",
+        value_name = "INGEST_BATCH_SIZE",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    pub ingest_batch_size: u32,
+    /// How long a batch waits for more messages once it has one (e.g. `5ms`).
+    #[arg(
+        long,
+        env = "INGEST_BATCH_LINGER",
+        value_name = "INGEST_BATCH_LINGER",
+        default_value = "5ms",
+        value_parser = parse_duration
+    )]
+    pub ingest_batch_linger: Duration,
     /// Do not apply pending migrations at start-up.
     #[arg(long)]
     pub no_migrate: bool,

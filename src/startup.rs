@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::OrderCache;
 use crate::config::ServeArgs;
 use crate::http::{AppState, router};
-use crate::ingest::{DeadLetters, Ingest, build_consumer};
+use crate::ingest::{BatchSettings, DeadLetters, Ingest, build_consumer};
 use crate::kafka::{ensure_named_topic, ensure_topic};
 use crate::store::Store;
 
@@ -63,7 +63,17 @@ impl Application {
             None => None,
         };
         let consumer = build_consumer(&args.kafka, &args.kafka_group_id)?;
-        let ingest = Ingest::new(consumer, store.clone(), cache.clone(), dead_letters);
+        let batches = BatchSettings {
+            max_messages: args.ingest_batch_size as usize,
+            linger: args.ingest_batch_linger,
+        };
+        let ingest = Ingest::new(
+            consumer,
+            store.clone(),
+            cache.clone(),
+            dead_letters,
+            batches,
+        );
 
         let listener = TcpListener::bind(args.http_addr)
             .await

@@ -1,10 +1,81 @@
-//! Ingest: Kafka message -> decode and validate -> store (or record the rejection) -> cache ->
-//! offset. At-least-once: an offset is stored for commit only after its message is safe in
-//! PostgreSQL, so a crash redelivers, and the duplicate policy makes redelivery harmless.
+//! Ingest: Kafka messages -> decode and validate -> store (orders and rejections of a batch in
+//! one transaction) -> offsets -> cache. At-least-once: an offset is stored for commit only
+//! after its message is safe in PostgreSQL, so a crash redelivers, and the duplicate policy
+//! makes redelivery harmless.
+//!
+//! Two tasks joined by a bounded channel: [`consumer`] fetches, [`write`] batches and
+//! writes. When the database is slow or down the channel fills, fetching stops, and memory
+//! stays bounded.
 
 mod consumer;
+mod decide;
 mod dlq;
 mod retry;
+mod write;
 
-pub use consumer::{Consumer, Ingest, build_consumer};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer as _};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use consumer::{Consumer, build_consumer};
 pub use dlq::DeadLetters;
+
+use crate::cache::OrderCache;
+use crate::store::Store;
+
+/// How ingest batches its writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// The most messages written in one transaction.
+    pub max_messages: usize,
+    /// How long a batch waits for more messages once it has one.
+    pub linger: Duration,
+}
+
+/// The ingest: a consumer and what it writes to.
+pub struct Ingest {
+    /// The subscribed consumer, shared by the fetching and the writing task.
+    consumer: Arc<Consumer>,
+    /// The writing side.
+    writer: write::Writer,
+}
+
+impl Ingest {
+    /// An ingest over `consumer`, writing batches to `store`, then `cache`, and rejections to
+    /// `dead_letters` too.
+    pub fn new(
+        consumer: Consumer,
+        store: Store,
+        cache: OrderCache,
+        dead_letters: Option<DeadLetters>,
+        batches: BatchSettings,
+    ) -> Self {
+        let consumer = Arc::new(consumer);
+        let writer = write::Writer::new(consumer.clone(), store, cache, dead_letters, batches);
+        Self { consumer, writer }
+    }
+
+    /// Runs until `shutdown` is cancelled: then fetching stops, what was fetched is written,
+    /// and the offsets of what was written are committed.
+    pub async fn run(self, shutdown: CancellationToken) {
+        tracing::info!("ingest started");
+        let capacity = 2 * self.writer.batch_size();
+        let (sender, receiver) = mpsc::channel(capacity);
+        let fetching = tokio::spawn(consumer::fetch(
+            self.consumer.clone(),
+            sender,
+            shutdown.clone(),
+        ));
+        self.writer.run(receiver, &shutdown).await;
+        if let Err(error) = fetching.await {
+            tracing::error!(%error, "the fetching task failed");
+        }
+        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => tracing::info!("ingest stopped, offsets committed"),
+            Err(error) => tracing::info!(%error, "ingest stopped, no new offsets to commit"),
+        }
+    }
+}

@@ -109,6 +109,15 @@ impl Rejection {
         }
     }
 
+    /// The rejection of an order whose id is stored with different content.
+    pub fn conflict(uid: &str) -> Self {
+        Self::field(
+            RejectKind::Conflict,
+            "order_uid",
+            format!("{uid} is already stored with different content"),
+        )
+    }
+
     /// A rejection naming the field at `path`.
     pub fn field(kind: RejectKind, path: impl Into<String>, detail: impl Into<String>) -> Self {
         Self {

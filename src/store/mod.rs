@@ -1,6 +1,7 @@
 //! PostgreSQL: the record of truth. Orders are kept as JSONB keyed by `order_uid`; messages
 //! that broke the contract are kept in `rejected`. Migrations in `migrations/` are embedded.
 
+pub mod batch;
 pub mod orders;
 pub mod rejected;
 
@@ -10,8 +11,9 @@ use futures::future::BoxFuture;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+pub use batch::NewOrder;
 pub use orders::SaveOutcome;
-pub use rejected::{PendingReplay, RejectedMessage};
+pub use rejected::{PendingReplay, RejectedMessage, Source};
 
 /// The embedded migrations from `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

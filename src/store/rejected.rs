@@ -4,9 +4,9 @@
 use super::{Store, StoreError};
 use crate::order::Rejection;
 
-/// A message that broke the contract, with its origin in the topic.
-#[derive(Debug, Clone)]
-pub struct RejectedMessage<'a> {
+/// Where a message came from, and its raw bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
     /// The topic it was read from.
     pub topic: &'a str,
     /// Its partition.
@@ -17,6 +17,13 @@ pub struct RejectedMessage<'a> {
     pub key: Option<&'a [u8]>,
     /// Its raw value (`None` for a tombstone).
     pub payload: Option<&'a [u8]>,
+}
+
+/// A message that broke the contract, with its origin in the topic.
+#[derive(Debug, Clone, Copy)]
+pub struct RejectedMessage<'a> {
+    /// The message.
+    pub source: Source<'a>,
     /// Why it was rejected.
     pub rejection: &'a Rejection,
 }
@@ -43,22 +50,8 @@ pub struct RejectedRow {
 impl Store {
     /// Records a rejection; recording the same topic/partition/offset again does nothing.
     pub async fn record_rejection(&self, msg: &RejectedMessage<'_>) -> Result<(), StoreError> {
-        sqlx::query(
-            r#"INSERT INTO rejected (topic, "partition", "offset", key, payload, reason_code, reason)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)
-               ON CONFLICT (topic, "partition", "offset") DO NOTHING"#,
-        )
-        .bind(msg.topic)
-        .bind(msg.partition)
-        .bind(msg.offset)
-        .bind(msg.key)
-        .bind(msg.payload)
-        .bind(msg.rejection.kind.code())
-        // A field name from the message may hold U+0000, which PostgreSQL text cannot.
-        .bind(msg.rejection.to_string().replace('\0', "\\u0000"))
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        record_rejections(&mut conn, std::slice::from_ref(msg)).await
     }
 
     /// The `limit` most recent rejections, newest first.
@@ -83,6 +76,45 @@ pub struct PendingReplay {
     pub payload: Option<Vec<u8>>,
     /// The reason it was rejected with.
     pub reason: String,
+}
+
+/// Records rejections in one statement, on `conn` (a transaction's, in ingest); recording the
+/// same topic/partition/offset again does nothing.
+pub(super) async fn record_rejections<'a>(
+    conn: &mut sqlx::PgConnection,
+    rejected: &[RejectedMessage<'a>],
+) -> Result<(), StoreError> {
+    if rejected.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&RejectedMessage<'a>) -> Option<&'a [u8]>| -> Vec<Option<&'a [u8]>> {
+        rejected.iter().map(f).collect()
+    };
+    let topics: Vec<&str> = rejected.iter().map(|r| r.source.topic).collect();
+    let partitions: Vec<i32> = rejected.iter().map(|r| r.source.partition).collect();
+    let offsets: Vec<i64> = rejected.iter().map(|r| r.source.offset).collect();
+    let codes: Vec<&str> = rejected.iter().map(|r| r.rejection.kind.code()).collect();
+    // A field name from the message may hold U+0000, which PostgreSQL text cannot.
+    let reasons: Vec<String> = rejected
+        .iter()
+        .map(|r| r.rejection.to_string().replace('\0', "\\u0000"))
+        .collect();
+    sqlx::query(
+        r#"INSERT INTO rejected (topic, "partition", "offset", key, payload, reason_code, reason)
+           SELECT * FROM UNNEST($1::text[], $2::int4[], $3::int8[], $4::bytea[], $5::bytea[],
+                                $6::text[], $7::text[])
+           ON CONFLICT (topic, "partition", "offset") DO NOTHING"#,
+    )
+    .bind(topics)
+    .bind(partitions)
+    .bind(offsets)
+    .bind(column(|r| r.source.key))
+    .bind(column(|r| r.source.payload))
+    .bind(codes)
+    .bind(reasons)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 impl Store {

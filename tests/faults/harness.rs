@@ -148,7 +148,9 @@ impl Run {
         let topic = format!("{}_orders", self.name);
         for i in 0..self.bad {
             let key = format!("bad-{i}");
-            let record = FutureRecord::to(&topic).key(&key).payload("[\"not an order\"]");
+            let record = FutureRecord::to(&topic)
+                .key(&key)
+                .payload("[\"not an order\"]");
             producer
                 .send(record, Duration::from_secs(10))
                 .await
@@ -194,12 +196,11 @@ impl Run {
 
     /// Orders stored and messages rejected now.
     pub async fn counts(&self) -> Counts {
-        let (stored, rejected): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM rejected)",
-        )
-        .fetch_one(self.store.pool())
-        .await
-        .expect("count query");
+        let (stored, rejected): (i64, i64) =
+            sqlx::query_as("SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM rejected)")
+                .fetch_one(self.store.pool())
+                .await
+                .expect("count query");
         Counts { stored, rejected }
     }
 
@@ -225,7 +226,10 @@ impl Run {
     pub async fn wait_stored_at_least(&self, n: i64) {
         let deadline = Instant::now() + HANDLE_ALL_WITHIN;
         while self.counts().await.stored < n {
-            assert!(Instant::now() < deadline, "fewer than {n} orders stored in time");
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {n} orders stored in time"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -293,16 +297,25 @@ impl Run {
         assert_eq!(lost, 0, "orders lost");
         assert_eq!(duplicated, 0, "orders stored twice");
         assert_eq!(stored_ids.len(), self.sent_ids.len());
-        assert_eq!(rejected as usize, self.bad, "each bad message recorded once");
+        assert_eq!(
+            rejected as usize, self.bad,
+            "each bad message recorded once"
+        );
         assert_eq!(distinct_rejected, rejected, "a rejection recorded twice");
         assert_eq!(conflicts, 0, "a redelivery was taken for a conflict");
         self.store.pool().close().await;
-        let admin = Store::connect_lazy(&format!("{}/postgres", server_url()), Duration::from_secs(5))
-            .expect("pool");
-        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name))
-            .execute(admin.pool())
-            .await
-            .expect("drop the test database");
+        let admin = Store::connect_lazy(
+            &format!("{}/postgres", server_url()),
+            Duration::from_secs(5),
+        )
+        .expect("pool");
+        sqlx::query(&format!(
+            r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#,
+            self.name
+        ))
+        .execute(admin.pool())
+        .await
+        .expect("drop the test database");
     }
 }
 
@@ -338,10 +351,16 @@ impl Serve {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
                 let tail: Vec<_> = log.lines().rev().take(20).collect();
-                assert!(status.success(), "serve exited with {status}; log tail:\n{tail:#?}");
+                assert!(
+                    status.success(),
+                    "serve exited with {status}; log tail:\n{tail:#?}"
+                );
                 return;
             }
-            assert!(Instant::now() < deadline, "serve still running 10 s after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "serve still running 10 s after SIGTERM"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -373,7 +392,11 @@ pub mod postgres {
     fn ctl(action: &str) {
         let status = Command::new("pg_ctlcluster")
             .args(["--skip-systemctl-redirect", &version(), "main", action])
-            .args(if action == "stop" { &["-m", "fast"][..] } else { &[][..] })
+            .args(if action == "stop" {
+                &["-m", "fast"][..]
+            } else {
+                &[][..]
+            })
             .status()
             .expect("pg_ctlcluster runs");
         assert!(status.success(), "pg_ctlcluster {action} failed");

@@ -63,6 +63,8 @@ pub fn fresh_args() -> ServeArgs {
         cache_max_bytes: 64 * 1024 * 1024,
         cache_warm_limit: 10_000,
         kafka_dlq_topic: format!("{name}_orders.dlq"),
+        ingest_batch_size: 1000,
+        ingest_batch_linger: Duration::from_millis(5),
         no_migrate: false,
     }
 }

@@ -73,7 +73,7 @@ async fn the_duplicate_policy() {
 async fn replay_stores_what_now_passes_and_keeps_the_rest() {
     use order_service::order::{RejectKind, Rejection};
     use order_service::replay::{ReplaySummary, replay};
-    use order_service::store::RejectedMessage;
+    use order_service::store::{RejectedMessage, Source};
 
     let (store, url) = fresh_store().await;
     // A valid order rejected under an older, stricter contract, and a still broken one.
@@ -85,11 +85,13 @@ async fn replay_stores_what_now_passes_and_keeps_the_rest() {
     ] {
         store
             .record_rejection(&RejectedMessage {
-                topic: "orders",
-                partition: 0,
-                offset,
-                key: None,
-                payload: Some(payload),
+                source: Source {
+                    topic: "orders",
+                    partition: 0,
+                    offset,
+                    key: None,
+                    payload: Some(payload),
+                },
                 rejection,
             })
             .await
@@ -131,6 +133,77 @@ async fn replay_stores_what_now_passes_and_keeps_the_rest() {
         .await
         .expect_err("already replayed");
     assert!(error.to_string().contains("replayed already"), "{error}");
+    store.pool().close().await;
+    drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn a_batch_follows_the_duplicate_policy_inside_itself() {
+    use order_service::store::{NewOrder, Source};
+
+    let (store, url) = fresh_store().await;
+    let source = |offset| Source {
+        topic: "orders",
+        partition: 0,
+        offset,
+        key: None,
+        payload: Some(b"raw".as_slice()),
+    };
+    let a = SAMPLE.to_owned();
+    let a_changed = SAMPLE.replace("Kiryat Mozkin", "Haifa");
+    let b = SAMPLE.replace("b563feb7b2b84b6test", "second-order");
+    let new = |uid, json, offset| NewOrder {
+        uid,
+        json,
+        source: source(offset),
+    };
+    let first = store
+        .save_batch(
+            &[
+                new("b563feb7b2b84b6test", &a, 0),
+                new("b563feb7b2b84b6test", &a, 1),
+                new("b563feb7b2b84b6test", &a_changed, 2),
+                new("second-order", &b, 3),
+            ],
+            &[],
+        )
+        .await
+        .expect("batch");
+    use SaveOutcome::*;
+    assert_eq!(first, [Stored, Duplicate, Conflict, Stored]);
+
+    // Against what an earlier batch stored.
+    let second = store
+        .save_batch(
+            &[
+                new("second-order", &b, 4),
+                new("second-order", &b.replace("Mascaras", "Mascara"), 5),
+            ],
+            &[],
+        )
+        .await
+        .expect("batch");
+    assert_eq!(second, [Duplicate, Conflict]);
+
+    let conflicts: Vec<i64> = sqlx::query_scalar(
+        r#"SELECT "offset" FROM rejected WHERE reason_code = 'conflict' ORDER BY 1"#,
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("query");
+    assert_eq!(conflicts, [2, 5]);
+    let kept: serde_json::Value = serde_json::from_slice(
+        &store
+            .order_json("b563feb7b2b84b6test")
+            .await
+            .expect("query")
+            .expect("stored"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        kept,
+        serde_json::from_str::<serde_json::Value>(&a).expect("JSON")
+    );
     store.pool().close().await;
     drop_database(&url).await;
 }

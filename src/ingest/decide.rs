@@ -1,0 +1,69 @@
+//! What a batch of messages is: each message decoded into an order to store (with its
+//! canonical JSON) or a rejection to record. Pure, so the writer's I/O stays apart.
+
+use rdkafka::Message;
+use rdkafka::message::OwnedMessage;
+
+use crate::order::{Rejection, canonical_json, decode};
+use crate::store::{NewOrder, RejectedMessage, Source};
+
+/// A message, decoded.
+pub enum Decided {
+    /// A valid order: its id and canonical JSON.
+    Order {
+        /// `order_uid`.
+        uid: String,
+        /// Canonical JSON (UTF-8).
+        json: bytes::Bytes,
+    },
+    /// A message that broke the contract.
+    Rejected(Rejection),
+}
+
+/// Decodes every message of a batch.
+pub fn decide(messages: &[OwnedMessage]) -> Vec<Decided> {
+    messages
+        .iter()
+        .map(|message| match decode(message.payload()) {
+            Ok(order) => Decided::Order {
+                json: canonical_json(&order),
+                uid: order.order_uid,
+            },
+            Err(rejection) => Decided::Rejected(rejection),
+        })
+        .collect()
+}
+
+/// Where a message came from, as the store records it.
+pub fn source(message: &OwnedMessage) -> Source<'_> {
+    Source {
+        topic: message.topic(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key(),
+        payload: message.payload(),
+    }
+}
+
+/// The batch's orders and rejections, borrowing from the messages and decisions.
+pub fn split<'a>(
+    messages: &'a [OwnedMessage],
+    decided: &'a [Decided],
+) -> (Vec<NewOrder<'a>>, Vec<RejectedMessage<'a>>) {
+    let mut orders = Vec::with_capacity(messages.len());
+    let mut rejected = Vec::new();
+    for (message, decision) in messages.iter().zip(decided) {
+        match decision {
+            Decided::Order { uid, json } => orders.push(NewOrder {
+                uid,
+                json: std::str::from_utf8(json).expect("serde_json writes UTF-8"),
+                source: source(message),
+            }),
+            Decided::Rejected(rejection) => rejected.push(RejectedMessage {
+                source: source(message),
+                rejection,
+            }),
+        }
+    }
+    (orders, rejected)
+}

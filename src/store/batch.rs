@@ -1,0 +1,102 @@
+//! Saving a whole batch of messages in one transaction: its orders with one set-based insert
+//! under the duplicate policy, its rejections (conflicts included) with another.
+
+use std::collections::HashSet;
+
+use super::rejected::{RejectedMessage, Source, record_rejections};
+use super::{SaveOutcome, Store, StoreError};
+use crate::order::Rejection;
+
+/// A valid order of a batch, with the message it came in.
+#[derive(Debug, Clone, Copy)]
+pub struct NewOrder<'a> {
+    /// Its `order_uid`.
+    pub uid: &'a str,
+    /// Its canonical JSON.
+    pub json: &'a str,
+    /// The message it came in (recorded if it turns out to be a conflict).
+    pub source: Source<'a>,
+}
+
+impl Store {
+    /// Saves `orders` and records `rejected` in one transaction. Returns what became of each
+    /// order, in order; conflicts are recorded as rejections in the same transaction.
+    ///
+    /// The same `order_uid` twice in one batch follows the duplicate policy too: the first
+    /// occurrence is inserted, the others compared with it.
+    pub async fn save_batch(
+        &self,
+        orders: &[NewOrder<'_>],
+        rejected: &[RejectedMessage<'_>],
+    ) -> Result<Vec<SaveOutcome>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let uids: Vec<&str> = orders.iter().map(|o| o.uid).collect();
+        let docs: Vec<&str> = orders.iter().map(|o| o.json).collect();
+        // The first occurrence of each id, in id order (so that concurrent batches lock rows
+        // in the same order).
+        let inserted: HashSet<String> = sqlx::query_scalar(
+            "INSERT INTO orders (order_uid, doc)
+             SELECT DISTINCT ON (uid) uid, doc::jsonb
+             FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS u(uid, doc, i)
+             ORDER BY uid, i
+             ON CONFLICT (order_uid) DO NOTHING
+             RETURNING order_uid",
+        )
+        .bind(&uids)
+        .bind(&docs)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+
+        // Everything but the inserted first occurrences is compared with what is stored now
+        // (this transaction's inserts included). JSONB equality compares parsed JSON.
+        let mut first_seen = HashSet::new();
+        let mut outcomes = Vec::with_capacity(orders.len());
+        let mut to_compare = Vec::new();
+        for (i, order) in orders.iter().enumerate() {
+            if inserted.contains(order.uid) && first_seen.insert(order.uid) {
+                outcomes.push(SaveOutcome::Stored);
+            } else {
+                outcomes.push(SaveOutcome::Duplicate);
+                to_compare.push(i);
+            }
+        }
+        if !to_compare.is_empty() {
+            let indexes: Vec<i32> = to_compare.iter().map(|&i| i as i32).collect();
+            let cmp_uids: Vec<&str> = to_compare.iter().map(|&i| orders[i].uid).collect();
+            let cmp_docs: Vec<&str> = to_compare.iter().map(|&i| orders[i].json).collect();
+            let differing: Vec<i32> = sqlx::query_scalar(
+                "SELECT u.i FROM UNNEST($1::int4[], $2::text[], $3::text[]) AS u(i, uid, doc)
+                 JOIN orders o ON o.order_uid = u.uid
+                 WHERE o.doc <> u.doc::jsonb",
+            )
+            .bind(&indexes)
+            .bind(&cmp_uids)
+            .bind(&cmp_docs)
+            .fetch_all(&mut *tx)
+            .await?;
+            for i in differing {
+                outcomes[i as usize] = SaveOutcome::Conflict;
+            }
+        }
+
+        let conflicts: Vec<(usize, Rejection)> = outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, outcome)| **outcome == SaveOutcome::Conflict)
+            .map(|(i, _)| (i, Rejection::conflict(orders[i].uid)))
+            .collect();
+        let all_rejected: Vec<RejectedMessage<'_>> = rejected
+            .iter()
+            .copied()
+            .chain(conflicts.iter().map(|(i, rejection)| RejectedMessage {
+                source: orders[*i].source,
+                rejection,
+            }))
+            .collect();
+        record_rejections(&mut tx, &all_rejected).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
