@@ -36,6 +36,8 @@ pub enum Command {
     Send(SendArgs),
     /// Re-check recorded rejections against the current contract and store those that pass.
     ReplayRejected(ReplayArgs),
+    /// Print fake, valid orders as JSON lines (the documents `send` would produce).
+    Generate(GenerateArgs),
 }
 
 /// Where PostgreSQL is.
@@ -174,6 +176,17 @@ impl ServeArgs {
     pub fn dlq_topic(&self) -> Option<&str> {
         Some(self.kafka_dlq_topic.trim()).filter(|topic| !topic.is_empty())
     }
+}
+
+/// Settings of `generate`.
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    /// How many orders to print.
+    #[arg(short = 'n', long = "count", default_value_t = 10)]
+    pub count: u64,
+    /// Seed for the fake data: the same seed gives the same orders as `send --seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// Settings of `replay-rejected`.

@@ -47,6 +47,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Send(args) => send::run(&args).await,
+        Command::Generate(args) => send::generate(
+            args.count,
+            args.seed,
+            &mut std::io::BufWriter::new(std::io::stdout().lock()),
+        ),
         Command::ReplayRejected(args) => {
             let store = Store::connect_lazy(&args.database.database_url, Duration::from_secs(10))?;
             let id = if args.all { None } else { args.id };
