@@ -89,12 +89,22 @@ tansu_pid() {
     printf '%s\n' "$pid"
 }
 
+# tansu's in-memory engine (dynostore) answers a fetch that starts inside a record batch with
+# the batches after it, so a consumer resuming from a committed offset skips the rest of that
+# batch (tansu 0.6.0, dynostore.rs `fetch`: `offsets.split_off(&offset)`). Its SQLite engine
+# fetches record by record and has no such gap, and keeps topics across broker restarts as
+# Kafka does; so we run tansu on SQLite, which needs the `libsql` feature.
+TANSU_FEATURES=dynostore,libsql
+# A build with the libsql feature carries SQLite itself.
+has_sqlite() { grep -q sqlite3_open_v2 "$1" 2>/dev/null; }
+
 TANSU=$(command -v tansu || true)
-if [[ -z $TANSU ]]; then
-    command -v cargo >/dev/null 2>&1 || die "tansu is not installed and cargo is not on PATH"
-    say "tansu: not installed, running 'cargo install tansu --locked --features dynostore' (takes ~10 minutes the first time)"
-    cargo install tansu --locked --features dynostore
+if [[ -z $TANSU ]] || ! has_sqlite "$TANSU"; then
+    command -v cargo >/dev/null 2>&1 || die "tansu (with SQLite) is not installed and cargo is not on PATH"
+    say "tansu: ${TANSU:-not installed}${TANSU:+ lacks the SQLite engine}; running 'cargo install tansu --locked --features $TANSU_FEATURES' (~15 minutes the first time)"
+    cargo install tansu --locked --features "$TANSU_FEATURES"
     TANSU=$(command -v tansu) || die "cargo install finished but tansu is not on PATH"
+    has_sqlite "$TANSU" || die "$TANSU still has no SQLite engine"
 fi
 say "tansu: using $TANSU ($("$TANSU" --version 2>/dev/null || echo 'version unknown'))"
 
@@ -116,8 +126,10 @@ else
             if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
         done
         export RUST_LOG=${TANSU_LOG:-warn}
+        # SQLite file .run/tansu.db (tansu resolves the path against its working directory).
+        cd "$RUN_DIR"
         exec setsid nohup "$TANSU" broker \
-            --storage-engine memory://tansu/ \
+            --storage-engine sqlite://tansu.db \
             --listener-url "$KAFKA_URL" \
             --advertised-listener-url "$KAFKA_URL"
     ) </dev/null >>"$LOG_FILE" 2>&1 &
