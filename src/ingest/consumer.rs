@@ -25,9 +25,6 @@ pub fn build_consumer(kafka: &KafkaArgs, group_id: &str) -> anyhow::Result<Consu
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        // A member that died (kill -9) holds its partitions until this passes: 10 s instead
-        // of the default 45 s. Heartbeats go every 3 s, from a background thread.
-        .set("session.timeout.ms", "10000")
         // Prefetch at most this much per partition: when the writer falls behind (or the
         // database is down and the consumer paused) memory stays bounded.
         .set("queued.max.messages.kbytes", "16384")
