@@ -258,6 +258,18 @@ impl Run {
         }
     }
 
+    /// After `serve` was stopped by `fault`: a new `serve` handles everything, stops cleanly,
+    /// and the accounting holds.
+    pub async fn restart_and_check(self, fault: &'static str) {
+        let at_fault = self.counts().await;
+        let restarted = Instant::now();
+        let mut serve = self.serve();
+        self.wait_all_handled().await;
+        let recovered = restarted.elapsed();
+        serve.terminate_and_expect_clean_exit().await;
+        self.check(Figures::new(fault, at_fault, recovered)).await;
+    }
+
     /// The accounting: every message is exactly one stored order or one rejection.
     pub async fn check(self, figures: Figures) {
         let stored_ids: Vec<String> = sqlx::query_scalar("SELECT order_uid FROM orders")

@@ -27,16 +27,7 @@ async fn kill_9_in_the_middle_loses_nothing_and_stores_nothing_twice() {
     let mut serve = run.serve();
     run.wait_stored_at_least(FAULT_AFTER).await;
     serve.kill_9();
-    let at_fault = run.counts().await;
-
-    let restarted = Instant::now();
-    let mut serve = run.serve();
-    run.wait_all_handled().await;
-    let recovered = restarted.elapsed();
-    serve.terminate_and_expect_clean_exit().await;
-
-    run.check(Figures::new("kill -9 of serve", at_fault, recovered))
-        .await;
+    run.restart_and_check("kill -9 of serve").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -77,14 +68,5 @@ async fn sigterm_during_ingest_exits_0_and_a_restart_finishes_the_job() {
     let mut serve = run.serve();
     run.wait_stored_at_least(FAULT_AFTER).await;
     serve.terminate_and_expect_clean_exit().await;
-    let at_fault = run.counts().await;
-
-    let restarted = Instant::now();
-    let mut serve = run.serve();
-    run.wait_all_handled().await;
-    let recovered = restarted.elapsed();
-    serve.terminate_and_expect_clean_exit().await;
-
-    run.check(Figures::new("SIGTERM of serve", at_fault, recovered))
-        .await;
+    run.restart_and_check("SIGTERM of serve").await;
 }
