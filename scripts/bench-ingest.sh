@@ -22,6 +22,17 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf 'bench-ingest: %s\n' "$*" >&2; }
 now() { date +%s.%N; }
+# CPU seconds (user + system) used so far by the given pids.
+cpu_of() {
+    local ticks=0 pid
+    for pid in "$@"; do
+        [[ -r /proc/$pid/stat ]] || continue
+        ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    python3 -c "print(f'{$ticks / $(getconf CLK_TCK):.1f}')"
+}
+postgres_pids() { pgrep -u postgres || true; }
+tansu_pids() { pgrep -x tansu || true; }
 rate() { python3 -c "import sys; n, a, b = map(float, sys.argv[1:]); print(f'{n / (b - a):.0f}')" "$@"; }
 
 cargo build --release --quiet --bin order-service --example consume_only
@@ -74,10 +85,13 @@ db_rate=$(rate "$N" "$t0" "$t1")
 ingest_db="$PGURL/${name}_ingest"
 DATABASE_URL=$ingest_db RUST_LOG=warn "$BIN" migrate
 count() { psql "$ingest_db" -qAtX -c "SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM rejected)"; }
+# The cache is bounded well below N orders, so that RSS shows the pipeline, not the cache.
+CACHE_MAX_BYTES=${CACHE_MAX_BYTES:-64MiB}
+pg_cpu0=$(cpu_of $(postgres_pids)); tansu_cpu0=$(cpu_of $(tansu_pids))
 t0=$(now)
 DATABASE_URL=$ingest_db KAFKA_BROKERS=$BROKERS KAFKA_TOPIC=$topic KAFKA_DLQ_TOPIC= \
     KAFKA_GROUP_ID="${name}_ingest" HTTP_ADDR=127.0.0.1:0 CACHE_WARM_LIMIT=0 RUST_LOG=warn \
-    "$BIN" serve --no-migrate > "$work/serve.log" 2>&1 &
+    CACHE_MAX_BYTES=$CACHE_MAX_BYTES "$BIN" serve --no-migrate > "$work/serve.log" 2>&1 &
 serve_pid=$!
 first=""
 while :; do
@@ -89,6 +103,10 @@ while :; do
 done
 t1=$(now)
 peak_kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$serve_pid/status")
+serve_cpu=$(cpu_of "$serve_pid")
+pg_cpu=$(python3 -c "print(f'{$(cpu_of $(postgres_pids)) - $pg_cpu0:.1f}')")
+tansu_cpu=$(python3 -c "print(f'{$(cpu_of $(tansu_pids)) - $tansu_cpu0:.1f}')")
+wall=$(python3 -c "print(f'{$t1 - $t0:.1f}')")
 kill -TERM "$serve_pid"; wait "$serve_pid" || true; serve_pid=""
 ingest_rate=$(rate "$N" "$t0" "$t1")
 steady_rate=$(rate "$N" "$first" "$t1")
@@ -103,5 +121,6 @@ broker limit:       $broker_rate orders/s   (consume-only, ingest's consumer set
 database limit:     $db_rate orders/s   (psql COPY into a fresh table like orders)
 ingest (serve):     $ingest_rate orders/s from a cold start; $steady_rate orders/s from the first stored order
 ingest / lower:     $ratio from a cold start; $steady_ratio from the first stored order
-peak RSS of serve:  $((peak_kib / 1024)) MiB
+peak RSS of serve:  $((peak_kib / 1024)) MiB (CACHE_MAX_BYTES=$CACHE_MAX_BYTES)
+CPU during ingest:  ${wall} s wall on $(nproc) cores: serve ${serve_cpu} s, tansu ${tansu_cpu} s, postgres ${pg_cpu} s
 OUT
