@@ -164,3 +164,35 @@ async fn the_page_is_served() {
         .expect("live");
     app.stop_and_drop().await;
 }
+
+#[test]
+fn send_reports_each_failed_delivery_by_id_and_exits_non_zero() {
+    // Nothing listens on port 1: every delivery times out.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_order-service"))
+        .args(["send", "-n", "3", "--seed", "7", "--delivery-timeout", "1s"])
+        .env("KAFKA_BROKERS", "127.0.0.1:1")
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("send runs");
+    assert!(!output.status.success(), "send must fail");
+    assert!(output.stdout.is_empty(), "no id is printed as delivered");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let failed: Vec<_> = stderr
+        .lines()
+        .filter(|line| line.starts_with("not delivered: "))
+        .collect();
+    let expected: Vec<String> = order_service::send::fake_orders(3, Some(7))
+        .map(|order| order.order_uid)
+        .collect();
+    assert_eq!(failed.len(), 3, "{stderr}");
+    for uid in &expected {
+        assert!(
+            stderr.contains(&format!("not delivered: {uid}: ")),
+            "{uid}: {stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("3 of 3 orders were not delivered"),
+        "{stderr}"
+    );
+}
