@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
         kafka_topic: topic.clone(),
         kafka_topic_partitions: 3,
     };
-    let consumer = build_consumer(&kafka, group)?;
+    let consumer = build_consumer(&kafka, group, None)?;
     let mut seen = 0u64;
     let mut bytes = 0usize;
     let mut started = None;

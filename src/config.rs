@@ -104,6 +104,15 @@ pub struct ServeArgs {
         value_parser = parse_non_empty
     )]
     pub kafka_group_id: String,
+    /// Static group membership: an instance restarted with the same id takes its partitions
+    /// back without waiting for its old session to expire (empty: dynamic membership).
+    #[arg(
+        long,
+        env = "KAFKA_GROUP_INSTANCE_ID",
+        value_name = "KAFKA_GROUP_INSTANCE_ID",
+        default_value = ""
+    )]
+    pub kafka_group_instance_id: String,
     /// Address the HTTP server listens on.
     #[arg(
         long,

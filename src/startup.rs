@@ -62,7 +62,8 @@ impl Application {
             }
             None => None,
         };
-        let consumer = build_consumer(&args.kafka, &args.kafka_group_id)?;
+        let instance_id = Some(args.kafka_group_instance_id.trim()).filter(|id| !id.is_empty());
+        let consumer = build_consumer(&args.kafka, &args.kafka_group_id, instance_id)?;
         let batches = BatchSettings {
             max_messages: args.ingest_batch_size as usize,
             linger: args.ingest_batch_linger,

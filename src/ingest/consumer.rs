@@ -18,8 +18,16 @@ pub type Consumer = StreamConsumer<KafkaContext>;
 
 /// A consumer in `group_id`, subscribed to the orders topic, that commits only the offsets
 /// the writer stores.
-pub fn build_consumer(kafka: &KafkaArgs, group_id: &str) -> anyhow::Result<Consumer> {
-    let consumer: Consumer = client_config(kafka)
+pub fn build_consumer(
+    kafka: &KafkaArgs,
+    group_id: &str,
+    instance_id: Option<&str>,
+) -> anyhow::Result<Consumer> {
+    let mut config = client_config(kafka);
+    if let Some(instance_id) = instance_id {
+        config.set("group.instance.id", instance_id);
+    }
+    let consumer: Consumer = config
         .set("group.id", group_id)
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")

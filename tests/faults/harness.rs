@@ -17,7 +17,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 /// The binary under test.
 const BINARY: &str = env!("CARGO_BIN_EXE_order-service");
 /// How long a run may take to handle everything after a restart.
-const HANDLE_ALL_WITHIN: Duration = Duration::from_secs(600);
+const HANDLE_ALL_WITHIN: Duration = Duration::from_secs(240);
 
 /// The PostgreSQL server: `DATABASE_URL` without its database name.
 fn server_url() -> String {
@@ -127,6 +127,7 @@ impl Run {
             .env("KAFKA_TOPIC", format!("{}_orders", self.name))
             .env("KAFKA_DLQ_TOPIC", format!("{}_orders.dlq", self.name))
             .env("KAFKA_GROUP_ID", format!("{}_group", self.name))
+            .env("KAFKA_GROUP_INSTANCE_ID", format!("{}_instance", self.name))
             .env("HTTP_ADDR", format!("127.0.0.1:{}", self.port))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null());

@@ -58,6 +58,7 @@ pub fn fresh_args() -> ServeArgs {
             kafka_topic_partitions: 3,
         },
         kafka_group_id: format!("{name}_group"),
+        kafka_group_instance_id: String::new(),
         http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         cache_ttl: Duration::from_secs(600),
         cache_max_bytes: 64 * 1024 * 1024,
