@@ -5,8 +5,8 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use crate::order::{canonical_json, decode};
-use crate::store::{SaveOutcome, Store};
+use crate::order::{Rejection, canonical_json, decode};
+use crate::store::{NewOrder, SaveOutcome, Store};
 
 /// What a replay did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -37,12 +37,15 @@ pub async fn replay(
             Err(rejection) => Err(rejection.to_string()),
             Ok(order) => {
                 let json = canonical_json(&order);
-                match store.save_order(&order.order_uid, &json).await? {
-                    SaveOutcome::Stored | SaveOutcome::Duplicate => Ok(order.order_uid),
-                    SaveOutcome::Conflict => Err(format!(
-                        "conflict order_uid: {} is stored with different content",
-                        order.order_uid
-                    )),
+                let new = NewOrder {
+                    uid: &order.order_uid,
+                    json: std::str::from_utf8(&json).expect("serde_json writes UTF-8"),
+                    source: row.source(),
+                };
+                // The same path as ingest; a conflict's rejection row is this row already.
+                match store.save_batch(&[new], &[]).await?.as_slice() {
+                    [SaveOutcome::Stored | SaveOutcome::Duplicate] => Ok(order.order_uid),
+                    _ => Err(Rejection::conflict(&order.order_uid).to_string()),
                 }
             }
         };

@@ -1,5 +1,5 @@
-//! The `orders` table: saving an order under the duplicate policy, and reading orders back as
-//! canonical JSON.
+//! The `orders` table: what saving an order can do under the duplicate policy (the saving
+//! itself is `batch.rs`), and reading orders back as canonical JSON.
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -21,39 +21,6 @@ pub enum SaveOutcome {
 }
 
 impl Store {
-    /// Saves an order's canonical JSON under its id, unless that id is stored already.
-    pub async fn save_order(&self, uid: &str, json: &[u8]) -> Result<SaveOutcome, StoreError> {
-        let json = std::str::from_utf8(json).map_err(|e| StoreError::Corrupt {
-            uid: uid.to_owned(),
-            reason: e.to_string(),
-        })?;
-        let inserted = sqlx::query(
-            "INSERT INTO orders (order_uid, doc) VALUES ($1, $2::jsonb)
-             ON CONFLICT (order_uid) DO NOTHING",
-        )
-        .bind(uid)
-        .bind(json)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if inserted == 1 {
-            return Ok(SaveOutcome::Stored);
-        }
-        // The row exists and is committed (ON CONFLICT waited for it); JSONB equality compares
-        // parsed JSON, not bytes.
-        let same: bool =
-            sqlx::query_scalar("SELECT doc = $2::jsonb FROM orders WHERE order_uid = $1")
-                .bind(uid)
-                .bind(json)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(if same {
-            SaveOutcome::Duplicate
-        } else {
-            SaveOutcome::Conflict
-        })
-    }
-
     /// One order's canonical JSON, if it is stored.
     pub async fn order_json(&self, uid: &str) -> Result<Option<Bytes>, StoreError> {
         let doc: Option<String> =

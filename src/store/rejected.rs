@@ -72,10 +72,31 @@ impl Store {
 pub struct PendingReplay {
     /// Row id.
     pub id: i64,
+    /// Source topic.
+    pub topic: String,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
     /// Raw value (`None` for a tombstone).
     pub payload: Option<Vec<u8>>,
     /// The reason it was rejected with.
     pub reason: String,
+}
+
+impl PendingReplay {
+    /// The message as ingest saw it.
+    pub fn source(&self) -> Source<'_> {
+        Source {
+            topic: &self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key.as_deref(),
+            payload: self.payload.as_deref(),
+        }
+    }
 }
 
 /// Records rejections in one statement, on `conn` (a transaction's, in ingest); recording the
@@ -121,9 +142,10 @@ impl Store {
     /// Rejections not replayed yet: all of them, or the one with `id`.
     pub async fn pending_replays(&self, id: Option<i64>) -> Result<Vec<PendingReplay>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, payload, reason FROM rejected
+            r#"SELECT id, topic, "partition" AS partition, "offset" AS offset, key, payload, reason
+             FROM rejected
              WHERE replayed_at IS NULL AND ($1::bigint IS NULL OR id = $1)
-             ORDER BY id",
+             ORDER BY id"#,
         )
         .bind(id)
         .fetch_all(self.pool())

@@ -34,30 +34,32 @@ async fn migrations_apply_twice() {
 }
 
 #[tokio::test]
-async fn the_duplicate_policy() {
+async fn the_duplicate_policy_compares_parsed_json() {
+    use order_service::store::{NewOrder, Source};
+
     let (store, url) = fresh_store().await;
     let uid = "b563feb7b2b84b6test";
     let compact: serde_json::Value = serde_json::from_str(SAMPLE).expect("JSON");
-    let reordered = serde_json::to_vec(&compact).expect("JSON"); // keys sorted: other bytes
-    assert_eq!(
-        store
-            .save_order(uid, SAMPLE.as_bytes())
-            .await
-            .expect("save"),
-        SaveOutcome::Stored
-    );
-    assert_eq!(
-        store.save_order(uid, &reordered).await.expect("save"),
-        SaveOutcome::Duplicate
-    );
+    // serde_json's Value sorts keys: the same order in other bytes.
+    let reordered = serde_json::to_string(&compact).expect("JSON");
     let changed = SAMPLE.replace("Kiryat Mozkin", "Haifa");
-    assert_eq!(
-        store
-            .save_order(uid, changed.as_bytes())
-            .await
-            .expect("save"),
-        SaveOutcome::Conflict
-    );
+    async fn save(store: &Store, json: &str, offset: i64) -> Vec<SaveOutcome> {
+        let order = NewOrder {
+            uid: "b563feb7b2b84b6test",
+            json,
+            source: Source {
+                topic: "orders",
+                partition: 0,
+                offset,
+                key: None,
+                payload: None,
+            },
+        };
+        store.save_batch(&[order], &[]).await.expect("save")
+    }
+    assert_eq!(save(&store, SAMPLE, 0).await, [SaveOutcome::Stored]);
+    assert_eq!(save(&store, &reordered, 1).await, [SaveOutcome::Duplicate]);
+    assert_eq!(save(&store, &changed, 2).await, [SaveOutcome::Conflict]);
     let kept: serde_json::Value =
         serde_json::from_slice(&store.order_json(uid).await.expect("query").expect("stored"))
             .expect("JSON");
