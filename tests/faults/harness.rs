@@ -14,23 +14,14 @@ use rand::distr::Alphanumeric;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+#[path = "../common/database.rs"]
+mod database;
+use database::{drop_database, server_url};
+
 /// The binary under test.
 const BINARY: &str = env!("CARGO_BIN_EXE_order-service");
 /// How long a run may take to handle everything after a restart.
 const HANDLE_ALL_WITHIN: Duration = Duration::from_secs(240);
-
-/// The PostgreSQL server: `DATABASE_URL` without its database name.
-fn server_url() -> String {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let url = url.split('?').next().unwrap_or_default().to_owned();
-    match url.rsplit_once('/') {
-        Some((server, _)) if server.contains("://") && server.len() > "postgres://".len() => {
-            server.to_owned()
-        }
-        _ => url,
-    }
-}
 
 /// One test's topic, database and group, and what was sent to it.
 pub struct Run {
@@ -317,18 +308,7 @@ impl Run {
         assert_eq!(distinct_rejected, rejected, "a rejection recorded twice");
         assert_eq!(conflicts, 0, "a redelivery was taken for a conflict");
         self.store.pool().close().await;
-        let admin = Store::connect_lazy(
-            &format!("{}/postgres", server_url()),
-            Duration::from_secs(5),
-        )
-        .expect("pool");
-        sqlx::query(&format!(
-            r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#,
-            self.name
-        ))
-        .execute(admin.pool())
-        .await
-        .expect("drop the test database");
+        drop_database(&self.database_url).await;
     }
 }
 

@@ -15,20 +15,12 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+#[path = "../common/database.rs"]
+mod database;
+pub use database::{drop_database, server_url};
+
 /// The sample order from the contract.
 pub const SAMPLE: &str = include_str!("../fixtures/sample-order.json");
-
-/// The PostgreSQL server the tests use: `DATABASE_URL` without its database name.
-fn server_url() -> String {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let (without_query, _) = url.split_once('?').unwrap_or((&url, ""));
-    let (server, _database) = without_query
-        .rsplit_once('/')
-        .filter(|(server, _)| server.contains("://"))
-        .unwrap_or((without_query, ""));
-    server.to_owned()
-}
 
 /// The broker the tests use: `KAFKA_BROKERS`, by default the local one.
 fn brokers() -> String {
@@ -191,17 +183,6 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-/// Drops the database of `url` (a test's own), so that test runs leave nothing behind.
-pub async fn drop_database(url: &str) {
-    let (server, name) = url.rsplit_once('/').expect("a database URL");
-    let admin =
-        Store::connect_lazy(&format!("{server}/postgres"), Duration::from_secs(5)).expect("pool");
-    sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
-        .execute(admin.pool())
-        .await
-        .expect("the test database drops");
 }
 
 /// A producer to `kafka`'s brokers that also takes values larger than the contract allows.
