@@ -21,7 +21,7 @@ pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
     tag = "orders",
     params(
         ("order_uid" = String, Path, description = "The order's id: 1..=64 characters of A-Z a-z 0-9 _ -", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "b563feb7b2b84b6test"),
-        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer: 304 if the order still has it")
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag from an earlier answer: 304 if the order still has it")
     ),
     responses(
         (status = 200, description = "The order, as canonical JSON", body = crate::order::Order,
