@@ -133,26 +133,39 @@ impl ClientContext for KafkaContext {
     }
 
     /// A consumer's statistics (every [`STATISTICS_INTERVAL_MS`]): the lag of each assigned
-    /// partition becomes `kafka_consumer_lag`. A lag librdkafka does not know yet (nothing
-    /// committed) is left out.
+    /// partition becomes `kafka_consumer_lag`.
     fn stats(&self, statistics: Statistics) {
         for (topic, stats) in &statistics.topics {
             for (&partition, partition_stats) in &stats.partitions {
                 // -1 is librdkafka's internal "unassigned" partition.
-                if partition < 0
-                    || partition_stats.consumer_lag < 0
-                    || !self.status.is_assigned(topic, partition)
-                {
+                if partition < 0 || !self.status.is_assigned(topic, partition) {
                     continue;
                 }
+                let Some(lag) = consumer_lag(partition_stats) else {
+                    continue;
+                };
                 metrics::gauge!(
                     names::KAFKA_CONSUMER_LAG,
                     "topic" => topic.clone(),
                     "partition" => partition.to_string()
                 )
-                .set(partition_stats.consumer_lag as f64);
+                .set(lag as f64);
             }
         }
+    }
+}
+
+/// The lag of a partition: librdkafka's own (end minus committed offset) once something is
+/// committed; before that, the whole partition (the consumer starts from the earliest offset);
+/// `None` while the partition's offsets are unknown.
+fn consumer_lag(partition: &rdkafka::statistics::Partition) -> Option<i64> {
+    if partition.consumer_lag >= 0 {
+        Some(partition.consumer_lag)
+    } else if partition.committed_offset < 0 && partition.hi_offset >= 0 && partition.lo_offset >= 0
+    {
+        Some(partition.hi_offset - partition.lo_offset)
+    } else {
+        None
     }
 }
 
@@ -231,4 +244,38 @@ pub async fn ensure_named_topic(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::statistics::Partition;
+
+    use super::consumer_lag;
+
+    #[test]
+    fn lag_is_librdkafkas_once_committed_else_the_whole_partition() {
+        let committed = Partition {
+            consumer_lag: 7,
+            committed_offset: 3,
+            hi_offset: 10,
+            ..Partition::default()
+        };
+        assert_eq!(consumer_lag(&committed), Some(7));
+        let fresh = Partition {
+            consumer_lag: -1,
+            committed_offset: -1001,
+            lo_offset: 2,
+            hi_offset: 10,
+            ..Partition::default()
+        };
+        assert_eq!(consumer_lag(&fresh), Some(8));
+        let unknown = Partition {
+            consumer_lag: -1,
+            committed_offset: -1001,
+            lo_offset: -1,
+            hi_offset: -1,
+            ..Partition::default()
+        };
+        assert_eq!(consumer_lag(&unknown), None);
+    }
 }

@@ -163,7 +163,7 @@ where
         tracing::info!(
             target: "access",
             status = status.as_u16(),
-            latency_ms = latency.as_secs_f64() * 1e3,
+            latency_ms = latency.as_micros() as f64 / 1e3,
             "answered"
         );
         Poll::Ready(result)
