@@ -8,6 +8,8 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use clap::{Args, Parser, Subcommand};
 
+use crate::telemetry::LogFormat;
+
 /// order-service: orders from Kafka, validated, kept in PostgreSQL, served from memory.
 #[derive(Debug, Parser)]
 #[command(version, about, propagate_version = true)]
@@ -20,6 +22,16 @@ pub struct Cli {
         global = true
     )]
     pub log: String,
+    /// Log line format: `text` (human-readable) or `json` (one object per line).
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_name = "LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -286,6 +298,18 @@ mod tests {
         assert_eq!(serve.http_addr.port(), 8081);
         assert_eq!(serve.kafka.kafka_topic, "orders");
         assert_eq!(serve.kafka_group_id, "order-service");
+    }
+
+    #[test]
+    fn log_format_is_text_unless_told() {
+        let cli = parse(&["generate"]).expect("defaults parse");
+        assert_eq!(cli.log_format, LogFormat::Text);
+        let cli = parse(&["serve", "--log-format", "json"]).expect("json parses");
+        assert_eq!(cli.log_format, LogFormat::Json);
+        let error = parse(&["--log-format=yaml", "generate"])
+            .expect_err("an unknown format must be refused")
+            .to_string();
+        assert!(error.contains("LOG_FORMAT"), "{error}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod generator;
 pub mod http;
 pub mod ingest;
 pub mod kafka;
+pub mod metrics;
 pub mod order;
 pub mod replay;
 pub mod send;

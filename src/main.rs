@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
-    if let Err(error) = telemetry::init(&cli.log) {
+    if let Err(error) = telemetry::init(&cli.log, cli.log_format) {
         eprintln!("error: {error:#}");
         return ExitCode::FAILURE;
     }

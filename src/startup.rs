@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::OrderCache;
 use crate::config::ServeArgs;
+use crate::http::health::Readiness;
 use crate::http::{AppState, router};
 use crate::ingest::{BatchSettings, DeadLetters, Ingest, build_consumer};
 use crate::kafka::{ensure_named_topic, ensure_topic};
@@ -29,11 +31,14 @@ pub struct Application {
     state: AppState,
     /// The ingest loop.
     ingest: Ingest,
+    /// Renders the metrics; its upkeep runs with the service.
+    metrics: PrometheusHandle,
 }
 
 impl Application {
     /// Connects, migrates (unless told not to), warms the cache, subscribes and binds.
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Self> {
+        let metrics = crate::metrics::install();
         let url = &args.database.database_url;
         if !args.no_migrate {
             Store::create_database_if_missing(url)
@@ -80,15 +85,21 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {} (HTTP_ADDR)", args.http_addr))?;
         let addr = listener.local_addr()?;
+        let readiness = Readiness {
+            database: Arc::new(store.clone()),
+            consumer: ingest.status(),
+        };
         let state = AppState {
             cache,
             orders: Arc::new(store),
+            readiness,
         };
         Ok(Self {
             listener,
             addr,
             state,
             ingest,
+            metrics,
         })
     }
 
@@ -102,6 +113,7 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, "HTTP server listening");
         let ingest = tokio::spawn(self.ingest.run(shutdown.clone()));
+        tokio::spawn(crate::metrics::run_upkeep(self.metrics, shutdown.clone()));
         let http_shutdown = shutdown.clone();
         let served = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await })

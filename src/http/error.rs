@@ -57,12 +57,17 @@ pub enum ApiError {
 }
 
 /// The JSON body of every error response.
-#[derive(Debug, Serialize)]
-struct ErrorBody {
-    /// Stable machine code.
-    error: &'static str,
-    /// Human text.
-    message: String,
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// Stable machine code: `invalid_id`, `invalid_target`, `not_found`, `no_route`,
+    /// `method_not_allowed`, `headers_too_large`, `unavailable`, `timeout`, `overloaded` or
+    /// `internal`.
+    #[schema(example = "not_found")]
+    pub error: &'static str,
+    /// Human text; never internal error text.
+    #[schema(example = "no order with this id")]
+    pub message: String,
 }
 
 impl ApiError {

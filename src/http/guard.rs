@@ -4,10 +4,11 @@
 //! 100 headers, headers over ~400 KiB) with a bare status; these checks bite first for
 //! everything hyper lets through, so that the answer is a JSON [`ApiError`].
 
-use axum::http::Request;
+use axum::http::{HeaderName, HeaderValue, Request};
 use tower::filter::Predicate;
 
 use super::error::ApiError;
+use super::observe::X_REQUEST_ID;
 
 /// A [`Predicate`] for [`tower::filter::Filter`]: passes a request on unchanged or refuses it
 /// with an [`ApiError`].
@@ -31,6 +32,7 @@ impl<B> Predicate<Request<B>> for RequestGuard {
         let header_bytes: usize = request
             .headers()
             .iter()
+            .filter(|(name, value)| !is_short_request_id(name, value))
             .map(|(name, value)| name.as_str().len() + value.len())
             .sum();
         if header_bytes > self.max_header_bytes {
@@ -42,6 +44,16 @@ impl<B> Predicate<Request<B>> for RequestGuard {
         }
         Ok(request)
     }
+}
+
+/// The longest `x-request-id` value left out of the header limit.
+const MAX_UNCOUNTED_REQUEST_ID: usize = 64;
+
+/// A request id of at most [`MAX_UNCOUNTED_REQUEST_ID`] bytes is left out of the header limit:
+/// the service adds one (32 bytes) to a request that has none before this guard runs, and that
+/// must not push a request at the limit over it. A longer one counts in full.
+fn is_short_request_id(name: &HeaderName, value: &HeaderValue) -> bool {
+    *name == X_REQUEST_ID && value.len() <= MAX_UNCOUNTED_REQUEST_ID
 }
 
 /// Whether `target` holds a control character (C0 or DEL), raw or percent-encoded once.

@@ -3,7 +3,9 @@
 //!
 //! Layers, from the outside in (the first sees a request first and a response last):
 //!
-//! 1. tracing, so that every answer is logged, refused ones included;
+//! 1. request ids (`x-request-id`: kept if given, generated if not, returned on the response),
+//!    then [`observe`]: metrics and the access log, so that every answer is counted and
+//!    logged, refused ones included;
 //! 2. the security headers, outside everything that can answer, so that timeouts, shed load,
 //!    refused requests, 404s and 405s carry them too;
 //! 3. [`answer::AnswerErrors`]: every error of the layers below becomes its [`ApiError`]
@@ -22,8 +24,12 @@
 pub mod answer;
 pub mod error;
 pub mod guard;
+pub mod health;
+pub mod observe;
+pub mod openapi;
 pub mod orders;
 pub mod page;
+pub mod scrape;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,14 +44,16 @@ use tower::layer::layer_fn;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower::timeout::TimeoutLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::cache::OrderCache;
 use crate::store::OrderLookup;
 use answer::AnswerErrors;
 use error::ApiError;
 use guard::RequestGuard;
+use health::Readiness;
+use observe::{ObserveLayer, RandomRequestId, X_REQUEST_ID};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -54,6 +62,8 @@ pub struct AppState {
     pub cache: OrderCache,
     /// Where orders are looked up when the cache misses.
     pub orders: Arc<dyn OrderLookup>,
+    /// What `GET /health/ready` checks.
+    pub readiness: Readiness,
 }
 
 /// How long a request may take before it is answered with 503 `timeout`.
@@ -106,7 +116,9 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
     // One `layer` call: axum wraps each route in a boxed service per call and clones that box
     // per request, so one call with the whole stack costs one clone instead of one per layer.
     let layers = ServiceBuilder::new()
-        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, RandomRequestId))
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(ObserveLayer)
         .layer(security_header(
             header::CONTENT_SECURITY_POLICY,
             CONTENT_SECURITY_POLICY,
@@ -130,7 +142,10 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .route("/assets/app.js", get(page::script))
         .route("/assets/style.css", get(page::style))
         .route("/api/order/{order_uid}", get(orders::get_order))
-        .route("/health/live", get(|| async { "ok" }))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(scrape::metrics))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NoRoute })
         .with_state(state)

@@ -15,6 +15,24 @@ use crate::order::rules::is_valid_order_uid;
 pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// Answers one order by id.
+#[utoipa::path(
+    get,
+    path = "/api/order/{order_uid}",
+    tag = "orders",
+    params(
+        ("order_uid" = String, Path, description = "The order's id: 1..=64 characters of A-Z a-z 0-9 _ -", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "b563feb7b2b84b6test"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag from an earlier answer: 304 if the order still has it")
+    ),
+    responses(
+        (status = 200, description = "The order, as canonical JSON", body = crate::order::Order,
+            headers(("X-Cache" = String, description = "`hit`: answered from memory; `miss`: read from PostgreSQL"))),
+        (status = 304, description = "Not modified: the order still has the ETag given in If-None-Match"),
+        (status = 400, description = "`invalid_id`: the id breaks the order_uid rule (no lookup made); `invalid_target`: a control character in the path or query", body = super::error::ErrorBody),
+        (status = 404, description = "`not_found`: no order has this id; `no_route`: no such path", body = super::error::ErrorBody),
+        (status = 503, description = "`unavailable`: PostgreSQL unreachable and the order not cached; `timeout`; `overloaded`. Retry after `Retry-After` seconds", body = super::error::ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying")))
+    )
+)]
 pub async fn get_order(
     State(state): State<AppState>,
     uid: Result<Path<String>, PathRejection>,

@@ -17,8 +17,10 @@ use tower::ServiceExt;
 
 use super::error::ApiError;
 use super::guard::has_control_character;
+use super::health::{DatabasePing, Readiness};
 use super::{AppState, Limits, router, router_with};
 use crate::cache::OrderCache;
+use crate::kafka::ConsumerStatus;
 use crate::store::{OrderLookup, StoreError};
 
 /// How the fake store answers.
@@ -77,6 +79,17 @@ impl OrderLookup for FakeStore {
     }
 }
 
+impl DatabasePing for FakeStore {
+    fn ping(&self, _timeout: Duration) -> BoxFuture<'_, Result<(), StoreError>> {
+        match self.mode {
+            Mode::Down => {
+                Box::pin(async { Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)) })
+            }
+            _ => Box::pin(async { Ok(()) }),
+        }
+    }
+}
+
 const ORDER: &[u8] = br#"{"order_uid":"known-1"}"#;
 
 fn app(mode: Mode) -> (axum::Router, Arc<FakeStore>, OrderCache) {
@@ -96,6 +109,10 @@ fn app_with(mode: Mode, limits: Option<Limits>) -> (axum::Router, Arc<FakeStore>
     let state = AppState {
         cache: cache.clone(),
         orders: store.clone(),
+        readiness: Readiness {
+            database: store.clone(),
+            consumer: Arc::new(ConsumerStatus::default()),
+        },
     };
     let router = match limits {
         Some(limits) => router_with(state, limits),
@@ -687,4 +704,130 @@ async fn a_service_that_is_not_ready_is_answered_not_called() {
         .await
         .expect("body");
     assert_eq!(error_code(&body), "internal");
+}
+
+/// The readiness of `mode`'s store with a consumer that runs with `partitions` assigned.
+async fn readiness(
+    mode: Mode,
+    running: bool,
+    partitions: usize,
+) -> (StatusCode, serde_json::Value) {
+    let store = Arc::new(FakeStore {
+        orders: HashMap::new(),
+        mode,
+        lookups: AtomicUsize::new(0),
+        entered: Arc::new(Semaphore::new(0)),
+        gate: Arc::new(Semaphore::new(0)),
+    });
+    let consumer = Arc::new(ConsumerStatus::default());
+    consumer.set_running(running);
+    consumer.set_assignment(
+        (0..partitions)
+            .map(|p| ("orders".to_owned(), p as i32))
+            .collect(),
+    );
+    let state = AppState {
+        cache: OrderCache::new(Duration::from_secs(60), 1 << 20),
+        orders: store.clone(),
+        readiness: Readiness {
+            database: store,
+            consumer,
+        },
+    };
+    let (response, body) = get(&router(state), "/health/ready").await;
+    let json = serde_json::from_slice(&body).expect("a JSON body");
+    (response.status(), json)
+}
+
+#[tokio::test]
+async fn ready_needs_the_database_and_an_assigned_running_consumer() {
+    let (status, body) = readiness(Mode::Up, true, 3).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(
+        body["checks"]["consumer"]["detail"],
+        "3 partitions assigned"
+    );
+
+    let (status, body) = readiness(Mode::Down, true, 3).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["checks"]["database"]["status"], "failing");
+    assert_eq!(body["checks"]["consumer"]["status"], "ok");
+
+    let (status, body) = readiness(Mode::Up, true, 0).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["checks"]["consumer"]["status"], "failing");
+
+    let (status, body) = readiness(Mode::Up, false, 3).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["checks"]["consumer"]["detail"], "consumer not running");
+}
+
+#[tokio::test]
+async fn a_request_id_is_echoed_or_generated() {
+    let (app, _, _) = app(Mode::Up);
+    let request = Request::get("/health/live")
+        .header("x-request-id", "my-id-42")
+        .body(Body::empty())
+        .expect("request");
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.headers()["x-request-id"], "my-id-42");
+    let (response, _) = get(&app, "/nowhere").await;
+    let generated = response.headers()["x-request-id"].to_str().expect("ASCII");
+    assert_eq!(generated.len(), 32, "{generated}");
+}
+
+/// A writer that keeps what the logger writes, for assertions.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn each_request_is_logged_on_the_access_target_with_its_id() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let (app, _, _) = app(Mode::Up);
+    let request = Request::get("/no/such/page")
+        .header("x-request-id", "log-me-7")
+        .body(Body::empty())
+        .expect("request");
+    let response = app.oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    let log = String::from_utf8(captured.0.lock().expect("not poisoned").clone()).expect("UTF-8");
+    let line = log
+        .lines()
+        .find(|line| line.contains(" access: "))
+        .unwrap_or_else(|| panic!("no access log line in {log:?}"));
+    for part in [
+        "INFO",
+        "request_id=\"log-me-7\"",
+        "route=\"unmatched\"",
+        "path=/no/such/page",
+        "method=GET",
+        "status=404",
+        "latency_ms=",
+    ] {
+        assert!(line.contains(part), "{part} missing from {line}");
+    }
 }

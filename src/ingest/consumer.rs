@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::KafkaArgs;
-use crate::kafka::{KafkaContext, client_config};
+use crate::kafka::{KafkaContext, STATISTICS_INTERVAL_MS, client_config};
+use crate::metrics::names;
 
 /// The ingest's consumer.
 pub type Consumer = StreamConsumer<KafkaContext>;
@@ -36,6 +37,8 @@ pub fn build_consumer(
         // Prefetch at most this much per partition: when the writer falls behind (or the
         // database is down and the consumer paused) memory stays bounded.
         .set("queued.max.messages.kbytes", "16384")
+        // Statistics feed `kafka_consumer_lag` (see `KafkaContext::stats`).
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
         .create_with_context(KafkaContext::default())
         .context("cannot create the Kafka consumer")?;
     consumer
@@ -70,6 +73,7 @@ pub async fn fetch(
                 continue;
             }
         };
+        metrics::counter!(names::ORDERS_CONSUMED).increment(1);
         if std::mem::take(&mut kafka_failing) {
             tracing::info!("Kafka consumer receiving again");
         }

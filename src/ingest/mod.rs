@@ -8,6 +8,7 @@
 //! stays bounded.
 
 mod consumer;
+mod counters;
 mod decide;
 mod dlq;
 mod retry;
@@ -24,6 +25,7 @@ pub use consumer::{Consumer, build_consumer};
 pub use dlq::DeadLetters;
 
 use crate::cache::OrderCache;
+use crate::kafka::ConsumerStatus;
 use crate::store::Store;
 
 /// How ingest batches its writes.
@@ -58,10 +60,17 @@ impl Ingest {
         Self { consumer, writer }
     }
 
+    /// The consumer's state the readiness check reads (running, assignment).
+    pub fn status(&self) -> Arc<ConsumerStatus> {
+        self.consumer.context().status().clone()
+    }
+
     /// Runs until `shutdown` is cancelled: then fetching stops, what was fetched is written,
     /// and the offsets of what was written are committed.
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!("ingest started");
+        let status = self.consumer.context().status().clone();
+        status.set_running(true);
         let capacity = 2 * self.writer.batch_size();
         let (sender, receiver) = mpsc::channel(capacity);
         let fetching = tokio::spawn(consumer::fetch(
@@ -73,6 +82,7 @@ impl Ingest {
         if let Err(error) = fetching.await {
             tracing::error!(%error, "the fetching task failed");
         }
+        status.set_running(false);
         match self.consumer.commit_consumer_state(CommitMode::Sync) {
             Ok(()) => tracing::info!("ingest stopped, offsets committed"),
             Err(error) => tracing::info!(%error, "ingest stopped, no new offsets to commit"),

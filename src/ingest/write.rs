@@ -127,6 +127,7 @@ impl Writer {
             );
         }
         self.store_offsets(batch);
+        super::counters::record_batch(batch.len(), &outcomes, &rejected);
         self.after_commit(batch, &decided, &outcomes, &rejected)
             .await;
         true

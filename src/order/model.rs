@@ -10,7 +10,7 @@ use super::rules;
 ///
 /// Field order is the order of `sample-order.json`: serde serializes in declaration order,
 /// which is what makes the canonical bytes the same wherever the order comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Order {
     /// The order's identity: 1..=64 chars of `A-Z a-z 0-9 _ -`.
@@ -58,7 +58,7 @@ pub struct Order {
 }
 
 /// The delivery address and contact of an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Delivery {
     /// Recipient's name.
@@ -85,7 +85,7 @@ pub struct Delivery {
 }
 
 /// The payment of an order. Amounts are integers in the currency's unit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Payment {
     /// Payment transaction id.
@@ -121,7 +121,7 @@ pub struct Payment {
 }
 
 /// One line of an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Item {
     /// Catalogue size-chart id.

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use super::rejected::{RejectedMessage, Source, record_rejections};
 use super::{SaveOutcome, Store, StoreError};
+use crate::metrics::QueryTimer;
 use crate::order::Rejection;
 
 /// A valid order of a batch, with the message it came in.
@@ -29,6 +30,7 @@ impl Store {
         orders: &[NewOrder<'_>],
         rejected: &[RejectedMessage<'_>],
     ) -> Result<Vec<SaveOutcome>, StoreError> {
+        let _timer = QueryTimer::start("save_batch");
         let mut tx = self.pool().begin().await?;
         let uids: Vec<&str> = orders.iter().map(|o| o.uid).collect();
         let docs: Vec<&str> = orders.iter().map(|o| o.json).collect();

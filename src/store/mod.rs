@@ -97,6 +97,15 @@ impl Store {
         MIGRATOR.run(&self.pool).await
     }
 
+    /// Whether the database answers `SELECT 1` within `timeout` (the readiness check).
+    pub async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
+        let _timer = crate::metrics::QueryTimer::start("ping");
+        match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&self.pool)).await {
+            Ok(result) => result.map(|_| ()).map_err(StoreError::from),
+            Err(_elapsed) => Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
+        }
+    }
+
     /// The underlying pool, for tests and tools.
     pub fn pool(&self) -> &PgPool {
         &self.pool

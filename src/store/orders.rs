@@ -5,6 +5,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use super::{OrderLookup, Store, StoreError};
+use crate::metrics::QueryTimer;
 use crate::order::{Order, canonical_json};
 
 /// What saving an order did, under the contract's duplicate policy.
@@ -23,6 +24,7 @@ pub enum SaveOutcome {
 impl Store {
     /// One order's canonical JSON, if it is stored.
     pub async fn order_json(&self, uid: &str) -> Result<Option<Bytes>, StoreError> {
+        let _timer = QueryTimer::start("order_by_id");
         let doc: Option<String> =
             sqlx::query_scalar("SELECT doc::text FROM orders WHERE order_uid = $1")
                 .bind(uid)
@@ -33,6 +35,7 @@ impl Store {
 
     /// The `limit` most recently stored orders, newest first, as `(order_uid, canonical JSON)`.
     pub async fn recent_orders(&self, limit: i64) -> Result<Vec<(String, Bytes)>, StoreError> {
+        let _timer = QueryTimer::start("recent_orders");
         let rows: Vec<(String, String)> =
             sqlx::query_as("SELECT order_uid, doc::text FROM orders ORDER BY seq DESC LIMIT $1")
                 .bind(limit)

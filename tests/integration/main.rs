@@ -3,5 +3,6 @@
 mod flow;
 mod helpers;
 mod hostile;
+mod openapi;
 mod poison;
 mod store;

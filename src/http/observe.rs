@@ -1,0 +1,289 @@
+//! Observing every HTTP request: `http_requests_total` and `http_request_duration_seconds`
+//! labelled by route (the matched route template, never the raw path), method and status;
+//! `cache_hits_total` / `cache_misses_total` from the `x-cache` header of the answer; and the
+//! access log: one INFO event with target `access` per request, inside a span that carries the
+//! method, route, path and request id (so the handler's own logs carry them too).
+//!
+//! Cheap on the hot path: labels are `&'static str` (route templates are interned once, the
+//! methods and statuses the service answers are constants), and when the access log is
+//! filtered out its span is disabled and no field is evaluated.
+//!
+//! Request ids come from tower-http's request-id layers with [`RandomRequestId`]: an incoming
+//! `x-request-id` is kept, a missing one generated, and either is returned on the response.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::RwLock;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::MatchedPath;
+use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use metrics::SharedString;
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+use tower_http::request_id::{MakeRequestId, RequestId};
+
+use super::orders::X_CACHE;
+use crate::metrics::names;
+
+/// The request id header.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The `route` label of a request that matched no route (a 404 `no_route`). The raw path is
+/// never a label: it would let any client create unbounded series.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Makes a request id where the request has none: 32 random hexadecimal digits.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        let id = format!("{:032x}", rand::random::<u128>());
+        HeaderValue::try_from(id).ok().map(RequestId::new)
+    }
+}
+
+/// The layer of [`Observe`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe { inner }
+    }
+}
+
+/// Records the metrics and the access log of each request to `inner`.
+#[derive(Clone, Debug)]
+pub struct Observe<S> {
+    /// The service observed.
+    inner: S,
+}
+
+impl<S, B, R> Service<Request<B>> for Observe<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = ObserveFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let started = Instant::now();
+        let route = route_label(
+            request
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|m| m.as_str()),
+        );
+        let method = method_label(request.method());
+        // Fields are evaluated only if the `access` target is enabled.
+        let span = tracing::info_span!(
+            target: "access",
+            "request",
+            method = %request.method(),
+            route,
+            path = %request.uri().path(),
+            request_id = request
+                .headers()
+                .get(X_REQUEST_ID)
+                .and_then(|id| id.to_str().ok())
+                .unwrap_or(""),
+        );
+        let inner = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        ObserveFuture {
+            inner,
+            span,
+            route,
+            method,
+            started,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Observe`]. (pin-project-lite takes no field docs.) `inner` is
+    /// the observed service's future, `span` the access-log span entered while it runs,
+    /// `route` and `method` the labels, `started` when the request arrived.
+    pub struct ObserveFuture<F> {
+        #[pin]
+        inner: F,
+        span: tracing::Span,
+        route: &'static str,
+        method: &'static str,
+        started: Instant,
+    }
+}
+
+impl<F, R, E> Future for ObserveFuture<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+{
+    type Output = Result<Response<R>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let result = std::task::ready!(this.inner.poll(cx));
+        let latency = this.started.elapsed();
+        let status = match &result {
+            Ok(response) => {
+                count_cache_answer(response.headers().get(X_CACHE));
+                response.status()
+            }
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let status_label = status_label(status);
+        metrics::counter!(
+            names::HTTP_REQUESTS,
+            "route" => *this.route,
+            "method" => *this.method,
+            "status" => status_label.clone()
+        )
+        .increment(1);
+        metrics::histogram!(
+            names::HTTP_REQUEST_DURATION,
+            "route" => *this.route,
+            "method" => *this.method,
+            "status" => status_label
+        )
+        .record(latency.as_secs_f64());
+        tracing::info!(
+            target: "access",
+            status = status.as_u16(),
+            latency_ms = latency.as_micros() as f64 / 1e3,
+            "answered"
+        );
+        Poll::Ready(result)
+    }
+}
+
+/// Counts a `GET /api/order` answer as a cache hit or miss by its `x-cache` header.
+fn count_cache_answer(x_cache: Option<&HeaderValue>) {
+    match x_cache.map(HeaderValue::as_bytes) {
+        Some(b"hit") => metrics::counter!(names::CACHE_HITS).increment(1),
+        Some(b"miss") => metrics::counter!(names::CACHE_MISSES).increment(1),
+        _ => {}
+    }
+}
+
+/// Route templates seen so far, each leaked once so that it can be a `&'static str` label.
+/// Bounded by the router's routes: a matched path is a template, never a raw path.
+static ROUTES: RwLock<Option<HashSet<&'static str>>> = RwLock::new(None);
+
+/// The `route` label of a request: its matched route template, or [`UNMATCHED_ROUTE`].
+pub fn route_label(matched: Option<&str>) -> &'static str {
+    let Some(template) = matched else {
+        return UNMATCHED_ROUTE;
+    };
+    if let Some(known) = ROUTES
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|routes| routes.get(template))
+    {
+        return known;
+    }
+    let mut routes = ROUTES.write().unwrap_or_else(|e| e.into_inner());
+    let routes = routes.get_or_insert_with(HashSet::new);
+    match routes.get(template) {
+        Some(known) => known,
+        None => {
+            let leaked: &'static str = Box::leak(template.to_owned().into_boxed_str());
+            routes.insert(leaked);
+            leaked
+        }
+    }
+}
+
+/// The `method` label: the standard methods by name, anything else `other` (a client could
+/// otherwise make up methods to create series).
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
+/// The `status` label: a constant for the statuses the service answers, else the number.
+pub fn status_label(status: StatusCode) -> SharedString {
+    let known = match status.as_u16() {
+        200 => "200",
+        204 => "204",
+        304 => "304",
+        400 => "400",
+        404 => "404",
+        405 => "405",
+        408 => "408",
+        413 => "413",
+        414 => "414",
+        431 => "431",
+        500 => "500",
+        503 => "503",
+        _ => return SharedString::from_owned(status.as_str().to_owned()),
+    };
+    SharedString::const_str(known)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unmatched_request_gets_a_fixed_route_label() {
+        assert_eq!(route_label(None), UNMATCHED_ROUTE);
+    }
+
+    #[test]
+    fn a_route_template_is_interned_once() {
+        let first = route_label(Some("/api/order/{order_uid}"));
+        let second = route_label(Some(&String::from("/api/order/{order_uid}")));
+        assert_eq!(first, "/api/order/{order_uid}");
+        assert!(std::ptr::eq(first, second), "the same template, one label");
+    }
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        let made_up = Method::from_bytes(b"BREW").expect("a valid token");
+        assert_eq!(method_label(&made_up), "other");
+        assert_eq!(method_label(&Method::GET), "GET");
+    }
+
+    #[test]
+    fn statuses_label_as_their_number() {
+        assert_eq!(&*status_label(StatusCode::OK), "200");
+        assert_eq!(&*status_label(StatusCode::IM_A_TEAPOT), "418");
+    }
+
+    #[test]
+    fn generated_request_ids_are_32_hex_digits_and_differ() {
+        let request = Request::new(());
+        let mut make = RandomRequestId;
+        let a = make.make_request_id(&request).expect("an id");
+        let b = make.make_request_id(&request).expect("an id");
+        let a = a.header_value().to_str().expect("ASCII").to_owned();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, b.header_value().to_str().expect("ASCII"));
+    }
+}

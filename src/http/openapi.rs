@@ -1,0 +1,195 @@
+//! The OpenAPI 3.1 document of the HTTP API, generated from the handlers' `#[utoipa::path]`
+//! attributes and the types' `ToSchema` derives, and served at `GET /api/openapi.json`.
+//!
+//! Each handler declares its own answers; [`document`] then adds to every operation the
+//! answers any route can give, from the layers around the handlers (400 `invalid_target`,
+//! 405, 431, 500, 503 `timeout`/`overloaded` with `Retry-After`), unless the handler declared
+//! that status itself. Adding a route to the document is one line in [`ApiDoc`]'s `paths`.
+
+use std::sync::OnceLock;
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, OpenApi as OpenApiDocument, Ref, RefOr, ResponseBuilder,
+};
+use utoipa::{OpenApi, PartialSchema, ToSchema};
+
+/// The document's paths and its metadata.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "order-service",
+        description = "Orders consumed from Kafka, validated, kept in PostgreSQL and served from an in-memory cache."
+    ),
+    paths(
+        super::orders::get_order,
+        super::health::live,
+        super::health::ready,
+        super::scrape::metrics,
+        openapi_json,
+    ),
+    components(schemas(super::error::ErrorBody)),
+    tags(
+        (name = "orders", description = "Orders by id"),
+        (name = "health", description = "Liveness and readiness probes"),
+        (name = "operations", description = "Metrics and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document itself.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "operations",
+    responses(
+        (status = 200, description = "This document (OpenAPI 3.1)", body = Object, content_type = "application/json")
+    )
+)]
+pub async fn openapi_json() -> Response {
+    static JSON: OnceLock<Bytes> = OnceLock::new();
+    let json = JSON.get_or_init(|| match document().to_json() {
+        Ok(json) => Bytes::from(json),
+        // A derived document always serializes; an empty object is still valid JSON.
+        Err(error) => {
+            tracing::error!(%error, "cannot serialize the OpenAPI document");
+            Bytes::from_static(b"{}")
+        }
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json.clone(),
+    )
+        .into_response()
+}
+
+/// The answers every route can give, from the layers around the handlers: `(status, what)`.
+const SHARED_ANSWERS: &[(&str, &str)] = &[
+    (
+        "400",
+        "`invalid_target`: a control character in the path or query",
+    ),
+    (
+        "405",
+        "`method_not_allowed`: only GET and HEAD are served (header `Allow`)",
+    ),
+    (
+        "431",
+        "`headers_too_large`: the request's headers exceed 16 KiB",
+    ),
+    ("500", "`internal`: an unexpected failure (logged)"),
+    (
+        "503",
+        "`timeout` (over 10 s) or `overloaded` (too many requests in flight); retry after `Retry-After` seconds",
+    ),
+];
+
+/// The document: [`ApiDoc`] with the shared answers added to every operation.
+pub fn document() -> OpenApiDocument {
+    let mut doc = ApiDoc::openapi();
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            add_shared_answers(operation);
+        }
+    }
+    doc
+}
+
+/// Adds each of [`SHARED_ANSWERS`] that `operation` does not declare itself.
+fn add_shared_answers(operation: &mut Operation) {
+    let error_body = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name(super::error::ErrorBody::name())))
+            .build()
+    };
+    for (status, description) in SHARED_ANSWERS {
+        if operation.responses.responses.contains_key(*status) {
+            continue;
+        }
+        let mut answer = ResponseBuilder::new()
+            .description(*description)
+            .content("application/json", error_body());
+        match *status {
+            "405" => {
+                answer = answer.header(
+                    "Allow",
+                    HeaderBuilder::new()
+                        .schema(String::schema())
+                        .description(Some("The methods the route answers"))
+                        .build(),
+                );
+            }
+            "503" => {
+                answer = answer.header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(String::schema())
+                        .description(Some("Seconds to wait before retrying"))
+                        .build(),
+                );
+            }
+            _ => {}
+        }
+        operation
+            .responses
+            .responses
+            .insert((*status).to_owned(), RefOr::T(answer.build()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_every_route() {
+        let json = serde_json::to_value(document()).expect("serializes");
+        assert_eq!(json["openapi"], "3.1.0");
+        for path in [
+            "/api/order/{order_uid}",
+            "/health/live",
+            "/health/ready",
+            "/metrics",
+            "/api/openapi.json",
+        ] {
+            assert!(json["paths"][path]["get"].is_object(), "{path} missing");
+        }
+    }
+
+    #[test]
+    fn every_operation_declares_the_shared_answers() {
+        let json = serde_json::to_value(document()).expect("serializes");
+        let paths = json["paths"].as_object().expect("paths");
+        for (path, item) in paths {
+            let responses = &item["get"]["responses"];
+            for status in ["400", "405", "431", "500", "503"] {
+                assert!(responses[status].is_object(), "{path} lacks {status}");
+            }
+        }
+        let order = &json["paths"]["/api/order/{order_uid}"]["get"]["responses"];
+        assert!(
+            order["503"]["headers"]["Retry-After"].is_object(),
+            "{order}"
+        );
+        assert!(
+            order["404"].is_object() && order["304"].is_object(),
+            "{order}"
+        );
+    }
+}

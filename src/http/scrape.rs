@@ -1,0 +1,35 @@
+//! `GET /metrics`: the Prometheus text exposition of every metric (see `crate::metrics`),
+//! rendered from the process's recorder. The cache gauges are refreshed at each scrape.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use crate::metrics::names;
+
+/// The content type of Prometheus's text format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The metrics, in Prometheus's text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Every metric in the Prometheus text format (version 0.0.4)", body = String, content_type = "text/plain")
+    )
+)]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    metrics::gauge!(names::CACHE_ENTRIES).set(state.cache.entry_count().await as f64);
+    metrics::gauge!(names::CACHE_BYTES).set(state.cache.weighted_size().await as f64);
+    let body = crate::metrics::install().render();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROMETHEUS_TEXT),
+        )],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,14 @@
+//! Metrics, health and request ids of the real service (real PostgreSQL and broker, built by
+//! `startup` through the integration harness). A binary of its own because the metrics
+//! recorder is global to a process: no other test's orders move these counters.
+
+#[path = "../integration/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+mod health;
+mod metrics;
+mod request_id;
+
+/// Held by each test that compares counters: one such test at a time in this process.
+pub static COUNTERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
