@@ -20,10 +20,12 @@
 //! the handler does not finish at its first poll (a cache hit does).
 
 pub mod answer;
+pub mod browse;
 pub mod error;
 pub mod guard;
 pub mod orders;
 pub mod page;
+pub mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +44,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::cache::OrderCache;
+use crate::events::OrderEvents;
 use crate::store::OrderLookup;
+use crate::store::orders::RecentLists;
 use answer::AnswerErrors;
 use error::ApiError;
 use guard::RequestGuard;
@@ -54,6 +58,12 @@ pub struct AppState {
     pub cache: OrderCache,
     /// Where orders are looked up when the cache misses.
     pub orders: Arc<dyn OrderLookup>,
+    /// The recent orders and rejections the page lists.
+    pub lists: Arc<dyn RecentLists>,
+    /// Newly stored orders, for the live stream.
+    pub events: OrderEvents,
+    /// Cancelled when the service stops: open event streams end then.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// How long a request may take before it is answered with 503 `timeout`.
@@ -130,6 +140,9 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .route("/assets/app.js", get(page::script))
         .route("/assets/style.css", get(page::style))
         .route("/api/order/{order_uid}", get(orders::get_order))
+        .route("/api/orders", get(browse::list_orders))
+        .route("/api/orders/stream", get(stream::order_stream))
+        .route("/api/rejected", get(browse::list_rejected))
         .route("/health/live", get(|| async { "ok" }))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NoRoute })
@@ -142,5 +155,7 @@ fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLa
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
+#[cfg(test)]
+mod list_tests;
 #[cfg(test)]
 mod tests;

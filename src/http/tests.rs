@@ -96,6 +96,9 @@ fn app_with(mode: Mode, limits: Option<Limits>) -> (axum::Router, Arc<FakeStore>
     let state = AppState {
         cache: cache.clone(),
         orders: store.clone(),
+        lists: Arc::new(super::list_tests::FakeLists::default()),
+        events: crate::events::OrderEvents::new(),
+        shutdown: tokio_util::sync::CancellationToken::new(),
     };
     let router = match limits {
         Some(limits) => router_with(state, limits),
