@@ -37,6 +37,7 @@ send: ## Produce N (default 10) fake orders to Kafka; prints their order_uid
 	@$(CARGO) run --release --quiet -- send -n $(N) $(if $(SEED),--seed $(SEED))
 
 test: all-up ## Run all tests (needs PostgreSQL and Kafka; started by all-up)
+	bash scripts/test-tools.sh
 	$(CARGO) test --locked
 
 bench: bench-ingest ## Run every benchmark (figures go to docs/benchmarks.md by hand)

@@ -3,5 +3,6 @@
 mod flow;
 mod helpers;
 mod hostile;
+mod page;
 mod poison;
 mod store;
