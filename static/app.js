@@ -86,7 +86,7 @@ const tryParse = (parse, text) => { try { return parse(text); } catch { return n
 const TEXTS = {
   en: {
     title: 'Orders', tagline: 'Received from Kafka, stored by order-service.',
-    skip: 'Skip to the search', idLabel: 'Order ID', get: 'Get order',
+    skip: 'Skip to the search', idLabel: 'Order ID', get: 'Get order', placeholder: 'e.g. b563feb7b2b84b6test',
     hint: '1 to 64 characters: letters A–Z or a–z, digits, “_” or “-”.',
     recent: 'Recent orders', rejected: 'Rejected messages', refresh: 'Refresh',
     docTitle: 'Orders · order-service', docOrder: (id) => `Order ${id} · order-service`,
@@ -127,7 +127,7 @@ const TEXTS = {
   },
   ru: {
     title: 'Заказы', tagline: 'Получены из Kafka, сохранены order-service.',
-    skip: 'Перейти к поиску', idLabel: 'ID заказа', get: 'Найти заказ',
+    skip: 'Перейти к поиску', idLabel: 'ID заказа', get: 'Найти заказ', placeholder: 'например, b563feb7b2b84b6test',
     hint: 'От 1 до 64 символов: буквы A–Z или a–z, цифры, «_» или «-».',
     recent: 'Последние заказы', rejected: 'Отклонённые сообщения', refresh: 'Обновить',
     docTitle: 'Заказы · order-service', docOrder: (id) => `Заказ ${id} · order-service`,
@@ -422,7 +422,7 @@ function addressId() {
   const query = new URLSearchParams(location.search).get('id');
   if (query !== null) return query.trim();
   const hash = location.hash.slice(1);
-  if (!hash || hash === 'main' || hash === 'order-id') return '';
+  if (!hash || document.getElementById(hash)) return ''; // an in-page link such as the skip link
   try { return decodeURIComponent(hash).trim(); } catch { return hash.trim(); }
 }
 
@@ -430,6 +430,7 @@ function addressId() {
 function open(id, push) {
   reset();
   if (push && addressId() !== id) history.pushState({ id }, '', `/?id=${encodeURIComponent(id)}`);
+  routed = location.href;
   markCurrent(id);
   if (id === '') { renderWelcome(); return fail('empty', id); }
   if (!isValidId(id)) { renderWelcome(); return fail('invalid_id', id); }
@@ -437,8 +438,12 @@ function open(id, push) {
   lookup(id);
 }
 
-/** Shows whatever the address asks for (on load and on Back/Forward). */
+/** Shows whatever the address asks for (on load and on Back/Forward). A hash change fires
+ *  both popstate and hashchange: the second is skipped. */
+let routed = null; // the address last shown
 function route() {
+  if (location.href === routed) return;
+  routed = location.href;
   input.value = addressId();
   if (input.value === '') { reset(); renderWelcome(); markCurrent(''); } else open(input.value, false);
 }
@@ -591,6 +596,7 @@ function applyLang(next, remember) {
   if (remember) { try { localStorage.setItem(LANG_KEY, lang); } catch { /* storage blocked */ } }
   document.documentElement.lang = lang;
   for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
+  input.placeholder = t('placeholder');
   for (const b of document.querySelectorAll('.lang button')) b.setAttribute('aria-pressed', String(b.dataset.lang === lang));
   // Re-render what is on screen in the new language.
   const live = document.getElementById('live');
@@ -619,6 +625,8 @@ function init() {
   document.getElementById('recent-refresh').addEventListener('click', loadRecent);
   document.getElementById('rejected-refresh').addEventListener('click', loadRejected);
   window.addEventListener('popstate', route);
+  // The skip link moves focus without touching the address (which holds the order).
+  document.querySelector('.skip').addEventListener('click', (event) => { event.preventDefault(); input.focus(); });
   window.addEventListener('hashchange', route);
   route();
   loadRecent();

@@ -147,6 +147,17 @@ try {
     assert((await page.inputValue('#order-id')) === SAMPLE_ID, 'field follows the address');
   });
 
+  await check('a link with the id opens the order: /?id=... and /#...', async () => {
+    await page.goto(`${BASE}/#${SAMPLE_ID}`);
+    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: 5000 });
+    await page.goto(`${BASE}/?id=${SAMPLE_ID}`);
+    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: 5000 });
+    await page.focus('.skip'); // keyboard users' skip link: focus moves, the order stays
+    await page.keyboard.press('Enter');
+    assert(await page.evaluate(() => document.activeElement?.id === 'order-id'), 'skip link focus');
+    assert(await page.locator('#order-uid').isVisible(), 'the order stays after the skip link');
+  });
+
   await check('an unavailable store has its own message with a retry', async () => {
     await page.route('**/api/order/unavailable-1', (route) => route.fulfill({
       status: 503, headers: { 'content-type': 'application/json', 'retry-after': '5' },
