@@ -292,6 +292,7 @@ try {
 
   // The screenshot: the sample order, the recent list (with the live order) and the rejected panel.
   await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: 5000 });
+  await page.setViewportSize({ width: 1440, height: 1240 }); // down to the items table
   await page.mouse.move(0, 0);
   await page.waitForTimeout(2700); // let the arrival highlight fade
   for (const path of SCREENSHOTS) {

@@ -193,6 +193,9 @@ async fn the_page_in_a_real_browser() {
     app.produce(Some(SAMPLE_ID), Some(SAMPLE.as_bytes())).await;
     app.produce(Some(xss_id), Some(&hostile_order(xss_id)))
         .await;
+    // A valid JSON order that breaks a rule, for the rejected panel beside the poison.
+    let bad_phone = order_with("bad-phone", &[("/delivery/phone", "call me")]);
+    app.produce(Some("bad-phone"), Some(&bad_phone)).await;
     app.wait_for_order(SAMPLE_ID).await;
     app.wait_for_order(xss_id).await;
 
@@ -229,8 +232,15 @@ async fn the_page_in_a_real_browser() {
     let run = async {
         while let Some(line) = lines.next_line().await.expect("node's output reads") {
             if line == "READY live" {
-                app.produce(Some(live_id), Some(&order_with(live_id, &[])))
-                    .await;
+                let live = order_with(
+                    live_id,
+                    &[
+                        ("/delivery/name", "Анна Смирнова"),
+                        ("/delivery/city", "Москва"),
+                        ("/payment/currency", "EUR"),
+                    ],
+                );
+                app.produce(Some(live_id), Some(&live)).await;
                 app.produce(None, Some(&poison())).await;
                 stdin.write_all(b"PRODUCED\n").await.expect("stdin");
                 stdin.flush().await.expect("stdin");
