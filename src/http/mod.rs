@@ -14,6 +14,10 @@
 //!    answered 503 at once instead of queueing;
 //! 6. the request timeout, inside the bound, so that a timed-out request frees its slot.
 //!
+//! The timeout and the bound hold a handler's response future, not the body it streams: the
+//! event stream (`/api/orders/stream`, see [`stream`]) passes both once its headers are ready,
+//! and is bounded and ended at shutdown on its own.
+//!
 //! axum applies a router's layers to each route, so the bound is one semaphore shared by all
 //! routes. None of these layers boxes a future or clones a service per request: the permit is
 //! taken without allocating when one is free, and the timeout's timer is registered only if
