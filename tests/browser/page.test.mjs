@@ -33,6 +33,9 @@ const LIVE_ID = env('LIVE_ID');
 const POISON_MARK = env('POISON_MARK');
 const SCREENSHOTS = env('SCREENSHOTS').split(',').filter(Boolean);
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// How long an ordinary step may take (generous: the whole test suite shares the machine);
+// the live list alone is held to the issue's 5 seconds.
+const WAIT_MS = 15000;
 
 let failures = 0;
 /** Runs one named check; a thrown error fails it (and the run) without stopping the others. */
@@ -46,7 +49,7 @@ async function check(name, body) {
   }
 }
 function assert(condition, message) { if (!condition) throw new Error(message); }
-const text = (page, selector) => page.locator(selector).first().innerText({ timeout: 5000 });
+const text = (page, selector) => page.locator(selector).first().innerText({ timeout: WAIT_MS });
 
 /** Lines from stdin, one at a time. */
 const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -82,16 +85,16 @@ try {
 
   await check('the page loads with its welcome text, live status and both lists', async () => {
     await page.goto(BASE);
-    await page.locator('#welcome').waitFor({ timeout: 5000 });
-    await page.locator('#live[data-state="live"]').waitFor({ timeout: 5000 });
-    await page.locator(`#recent a[data-id="${SAMPLE_ID}"]`).waitFor({ timeout: 5000 });
+    await page.locator('#welcome').waitFor({ timeout: WAIT_MS });
+    await page.locator('#live[data-state="live"]').waitFor({ timeout: WAIT_MS });
+    await page.locator(`#recent a[data-id="${SAMPLE_ID}"]`).waitFor({ timeout: WAIT_MS });
     assert((await page.title()).includes('Orders'), 'title');
   });
 
   await check('the sample order, typed in, shows its fields, items and totals', async () => {
     await page.fill('#order-id', SAMPLE_ID);
     await page.press('#order-id', 'Enter');
-    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: 5000 });
+    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: WAIT_MS });
     assert(new URL(page.url()).searchParams.get('id') === SAMPLE_ID, `address ${page.url()}`);
     const order = await text(page, '#order');
     for (const expected of ['WBILMTESTTRACK', 'test', 'meest', 'Test Testov', '+9720000000', 'test@gmail.com',
@@ -121,7 +124,7 @@ try {
   await check('an unknown id shows "not found"', async () => {
     await page.fill('#order-id', 'no-such-order-0');
     await page.click('#get-order');
-    await page.locator('#message[data-kind="not_found"]').waitFor({ timeout: 5000 });
+    await page.locator('#message[data-kind="not_found"]').waitFor({ timeout: WAIT_MS });
     const message = await text(page, '#message');
     assert(message.includes('No order found') && message.includes('no-such-order-0'), message);
     return message;
@@ -131,7 +134,7 @@ try {
     const before = orderRequests.length;
     await page.fill('#order-id', 'bad id!');
     await page.press('#order-id', 'Enter');
-    await page.locator('#message[data-kind="invalid_id"]').waitFor({ timeout: 5000 });
+    await page.locator('#message[data-kind="invalid_id"]').waitFor({ timeout: WAIT_MS });
     const message = await text(page, '#message');
     assert(message.includes('Invalid order ID'), message);
     assert((await page.getAttribute('#order-id', 'aria-invalid')) === 'true', 'aria-invalid');
@@ -141,17 +144,17 @@ try {
 
   await check('Back returns to the previous orders', async () => {
     await page.goBack();
-    await page.locator('#message[data-kind="not_found"]').waitFor({ timeout: 5000 });
+    await page.locator('#message[data-kind="not_found"]').waitFor({ timeout: WAIT_MS });
     await page.goBack();
-    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: 5000 });
+    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: WAIT_MS });
     assert((await page.inputValue('#order-id')) === SAMPLE_ID, 'field follows the address');
   });
 
   await check('a link with the id opens the order: /?id=... and /#...', async () => {
     await page.goto(`${BASE}/#${SAMPLE_ID}`);
-    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: 5000 });
+    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: WAIT_MS });
     await page.goto(`${BASE}/?id=${SAMPLE_ID}`);
-    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: 5000 });
+    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: WAIT_MS });
     await page.focus('.skip'); // keyboard users' skip link: focus moves, the order stays
     await page.keyboard.press('Enter');
     assert(await page.evaluate(() => document.activeElement?.id === 'order-id'), 'skip link focus');
@@ -164,7 +167,7 @@ try {
       body: '{"error":"unavailable","message":"the order store is unavailable"}',
     }));
     await page.goto(`${BASE}/?id=unavailable-1`);
-    await page.locator('#message[data-kind="unavailable"]').waitFor({ timeout: 5000 });
+    await page.locator('#message[data-kind="unavailable"]').waitFor({ timeout: WAIT_MS });
     const message = await text(page, '#message');
     assert(message.includes('unavailable') && message.includes('in 5 seconds'), message);
     assert(await page.locator('#message button.retry').isVisible(), 'retry button');
@@ -176,8 +179,8 @@ try {
     await other.route('**/api/orders?*', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: '[]' }));
     await other.route('**/api/rejected?*', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: '[]' }));
     await other.goto(BASE);
-    await other.locator('#recent-state.is-empty').waitFor({ timeout: 5000 });
-    await other.locator('#rejected-state.is-empty').waitFor({ timeout: 5000 });
+    await other.locator('#recent-state.is-empty').waitFor({ timeout: WAIT_MS });
+    await other.locator('#rejected-state.is-empty').waitFor({ timeout: WAIT_MS });
     const said = `${await text(other, '#recent-state')} / ${await text(other, '#rejected-state')}`;
     assert(said.includes('No orders yet') && said.includes('No rejected messages'), said);
     await other.close();
@@ -192,8 +195,8 @@ try {
     xss.on('console', (m) => messages.push(m.text()));
     xss.on('dialog', (d) => { messages.push(`dialog ${d.message()}`); d.dismiss(); });
     await xss.goto(`${BASE}/?id=${XSS_ID}`);
-    await xss.locator('#order-uid', { hasText: XSS_ID }).waitFor({ timeout: 5000 });
-    await xss.locator(`#recent a[data-id="${XSS_ID}"]`).waitFor({ timeout: 5000 });
+    await xss.locator('#order-uid', { hasText: XSS_ID }).waitFor({ timeout: WAIT_MS });
+    await xss.locator(`#recent a[data-id="${XSS_ID}"]`).waitFor({ timeout: WAIT_MS });
     await xss.waitForTimeout(500); // time for an onerror to fire, if an <img> had been made
     const order = await text(xss, '#order');
     const recentText = await text(xss, '#recent');
@@ -210,12 +213,12 @@ try {
 
   await check('Russian is one click away and is remembered', async () => {
     await page.goto(`${BASE}/?id=${SAMPLE_ID}`);
-    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: 5000 });
+    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: WAIT_MS });
     await page.click('#lang-ru');
     assert((await text(page, 'h1')) === 'Заказы', 'title in Russian');
     assert((await page.getAttribute('html', 'lang')) === 'ru', 'html lang');
     await page.reload();
-    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: 5000 });
+    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: WAIT_MS });
     const amounts = await text(page, '.amounts');
     assert((await text(page, '#delivery-title')) === 'Доставка', 'card title after reload');
     assert(amounts.includes('Итого'), amounts);
@@ -225,7 +228,7 @@ try {
 
   await check('keyboard alone: Tab reaches the field, Enter opens an order', async () => {
     await page.goto(BASE);
-    await page.locator('#welcome').waitFor({ timeout: 5000 });
+    await page.locator('#welcome').waitFor({ timeout: WAIT_MS });
     let reached = false;
     for (let i = 0; i < 6 && !reached; i++) {
       await page.keyboard.press('Tab');
@@ -234,7 +237,7 @@ try {
     assert(reached, 'Tab never reached the id field');
     await page.keyboard.type(SAMPLE_ID);
     await page.keyboard.press('Enter');
-    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: 5000 });
+    await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: WAIT_MS });
     // Tab onward reaches the recent list's links and the buttons: all real controls.
     const unlabeled = await page.evaluate(() => [...document.querySelectorAll('button, a, input')]
       .filter((e) => !(e.innerText || e.getAttribute('aria-label') || e.labels?.length)).length);
@@ -245,7 +248,7 @@ try {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     const small = await phone.newPage();
     await small.goto(`${BASE}/?id=${SAMPLE_ID}`);
-    await small.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: 5000 });
+    await small.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: WAIT_MS });
     const width = await small.evaluate(() => document.documentElement.scrollWidth);
     assert(width <= 390, `page is ${width}px wide`);
     await small.screenshot({ path: SCREENSHOTS[0].replace(/\.png$/, '-phone.png'), fullPage: true });
@@ -254,8 +257,8 @@ try {
   });
 
   await page.goto(`${BASE}/?id=${SAMPLE_ID}`);
-  await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: 5000 });
-  await page.locator('#live[data-state="live"]').waitFor({ timeout: 5000 });
+  await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: WAIT_MS });
+  await page.locator('#live[data-state="live"]').waitFor({ timeout: WAIT_MS });
   await page.evaluate(() => { window.__notReloaded = true; });
   console.log('READY live');
   await waitForLine('PRODUCED');
@@ -271,7 +274,7 @@ try {
   });
 
   await check('a poison message appears in the rejected panel', async () => {
-    const deadline = Date.now() + 10000;
+    const deadline = Date.now() + 20000;
     for (;;) {
       await page.click('#rejected-refresh');
       await page.waitForTimeout(300);
@@ -280,7 +283,7 @@ try {
         assert(panel.includes('partition') && panel.includes('offset'), panel);
         return panel.split('\n').slice(0, 3).join(' / ');
       }
-      assert(Date.now() < deadline, `not in the panel after 10 s: ${panel.slice(0, 300)}`);
+      assert(Date.now() < deadline, `not in the panel after 20 s: ${panel.slice(0, 300)}`);
       await page.waitForTimeout(500);
     }
   });
@@ -291,7 +294,7 @@ try {
   });
 
   // The screenshot: the sample order, the recent list (with the live order) and the rejected panel.
-  await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: 5000 });
+  await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: WAIT_MS });
   await page.setViewportSize({ width: 1440, height: 1240 }); // down to the items table
   await page.mouse.move(0, 0);
   await page.waitForTimeout(2700); // let the arrival highlight fade
