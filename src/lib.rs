@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod events;
 pub mod generator;
 pub mod http;
 pub mod ingest;

@@ -91,8 +91,11 @@ impl Application {
         };
         let state = AppState {
             cache,
-            orders: Arc::new(store),
+            orders: Arc::new(store.clone()),
             readiness,
+            lists: Arc::new(store),
+            events: ingest.events(),
+            shutdown: CancellationToken::new(),
         };
         Ok(Self {
             listener,
@@ -115,7 +118,12 @@ impl Application {
         let ingest = tokio::spawn(self.ingest.run(shutdown.clone()));
         tokio::spawn(crate::metrics::run_upkeep(self.metrics, shutdown.clone()));
         let http_shutdown = shutdown.clone();
-        let served = axum::serve(self.listener, router(self.state))
+        // Event streams end with the service, so that draining never waits on one.
+        let state = AppState {
+            shutdown: shutdown.clone(),
+            ..self.state
+        };
+        let served = axum::serve(self.listener, router(state))
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
             .await;
         // If HTTP stopped on its own, stop ingest too.

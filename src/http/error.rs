@@ -24,6 +24,9 @@ pub enum ApiError {
     /// The id breaks the `order_uid` rule; no lookup was made.
     #[error("order id must be 1..=64 characters of A-Z a-z 0-9 _ -")]
     InvalidId,
+    /// A list's `limit` is not an integer from 1 to [`super::browse::MAX_LIMIT`].
+    #[error("limit must be an integer from 1 to 100")]
+    InvalidLimit,
     /// The path or query holds a control character (raw or percent-encoded).
     #[error("the request target must not contain control characters")]
     InvalidTarget,
@@ -76,6 +79,7 @@ impl ApiError {
         match self {
             Self::InvalidId => (StatusCode::BAD_REQUEST, "invalid_id"),
             Self::InvalidTarget => (StatusCode::BAD_REQUEST, "invalid_target"),
+            Self::InvalidLimit => (StatusCode::BAD_REQUEST, "invalid_limit"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::NoRoute => (StatusCode::NOT_FOUND, "no_route"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -97,6 +101,7 @@ impl ApiError {
             Self::Overloaded => Some(HeaderValue::from_static(RETRY_AFTER_OVERLOADED_SECS)),
             Self::InvalidId
             | Self::InvalidTarget
+            | Self::InvalidLimit
             | Self::NotFound
             | Self::NoRoute
             | Self::MethodNotAllowed

@@ -16,12 +16,17 @@
 //!    answered 503 at once instead of queueing;
 //! 6. the request timeout, inside the bound, so that a timed-out request frees its slot.
 //!
+//! The timeout and the bound hold a handler's response future, not the body it streams: the
+//! event stream (`/api/orders/stream`, see [`stream`]) passes both once its headers are ready,
+//! and is bounded and ended at shutdown on its own.
+//!
 //! axum applies a router's layers to each route, so the bound is one semaphore shared by all
 //! routes. None of these layers boxes a future or clones a service per request: the permit is
 //! taken without allocating when one is free, and the timeout's timer is registered only if
 //! the handler does not finish at its first poll (a cache hit does).
 
 pub mod answer;
+pub mod browse;
 pub mod error;
 pub mod guard;
 pub mod health;
@@ -30,6 +35,7 @@ pub mod openapi;
 pub mod orders;
 pub mod page;
 pub mod scrape;
+pub mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +54,9 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::cache::OrderCache;
+use crate::events::OrderEvents;
 use crate::store::OrderLookup;
+use crate::store::orders::RecentLists;
 use answer::AnswerErrors;
 use error::ApiError;
 use guard::RequestGuard;
@@ -64,6 +72,31 @@ pub struct AppState {
     pub orders: Arc<dyn OrderLookup>,
     /// What `GET /health/ready` checks.
     pub readiness: Readiness,
+    /// The recent orders and rejections the page lists.
+    pub lists: Arc<dyn RecentLists>,
+    /// Newly stored orders, for the live stream.
+    pub events: OrderEvents,
+    /// Cancelled when the service stops: open event streams end then.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+#[cfg(test)]
+impl AppState {
+    /// A state for handler tests: `store` answers lookups and pings, the cache is empty, the
+    /// consumer is not running, the lists are empty and nothing stops the event streams.
+    fn for_tests<S: OrderLookup + health::DatabasePing>(store: Arc<S>) -> Self {
+        Self {
+            cache: OrderCache::new(Duration::from_secs(60), 1 << 20),
+            orders: store.clone(),
+            readiness: Readiness {
+                database: store,
+                consumer: Arc::default(),
+            },
+            lists: Arc::new(list_tests::FakeLists::default()),
+            events: OrderEvents::new(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
+        }
+    }
 }
 
 /// How long a request may take before it is answered with 503 `timeout`.
@@ -146,6 +179,9 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(scrape::metrics))
         .route("/api/openapi.json", get(openapi::openapi_json))
+        .route("/api/orders", get(browse::list_orders))
+        .route("/api/orders/stream", get(stream::order_stream))
+        .route("/api/rejected", get(browse::list_rejected))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NoRoute })
         .with_state(state)
@@ -157,5 +193,7 @@ fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLa
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
+#[cfg(test)]
+mod list_tests;
 #[cfg(test)]
 mod tests;

@@ -26,12 +26,19 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
     ),
     paths(
         super::orders::get_order,
+        super::browse::list_orders,
+        super::browse::list_rejected,
+        super::stream::order_stream,
         super::health::live,
         super::health::ready,
         super::scrape::metrics,
         openapi_json,
     ),
-    components(schemas(super::error::ErrorBody)),
+    components(schemas(
+        super::error::ErrorBody,
+        crate::store::orders::OrderSummary,
+        crate::store::rejected::RejectedSummary,
+    )),
     tags(
         (name = "orders", description = "Orders by id"),
         (name = "health", description = "Liveness and readiness probes"),
@@ -163,6 +170,9 @@ mod tests {
         assert_eq!(json["openapi"], "3.1.0");
         for path in [
             "/api/order/{order_uid}",
+            "/api/orders",
+            "/api/orders/stream",
+            "/api/rejected",
             "/health/live",
             "/health/ready",
             "/metrics",

@@ -17,7 +17,7 @@ use tower::ServiceExt;
 
 use super::error::ApiError;
 use super::guard::has_control_character;
-use super::health::{DatabasePing, Readiness};
+use super::health::DatabasePing;
 use super::{AppState, Limits, router, router_with};
 use crate::cache::OrderCache;
 use crate::kafka::ConsumerStatus;
@@ -108,11 +108,7 @@ fn app_with(mode: Mode, limits: Option<Limits>) -> (axum::Router, Arc<FakeStore>
     let cache = OrderCache::new(Duration::from_secs(60), 1 << 20);
     let state = AppState {
         cache: cache.clone(),
-        orders: store.clone(),
-        readiness: Readiness {
-            database: store.clone(),
-            consumer: Arc::new(ConsumerStatus::default()),
-        },
+        ..AppState::for_tests(store.clone())
     };
     let router = match limits {
         Some(limits) => router_with(state, limits),
@@ -726,14 +722,8 @@ async fn readiness(
             .map(|p| ("orders".to_owned(), p as i32))
             .collect(),
     );
-    let state = AppState {
-        cache: OrderCache::new(Duration::from_secs(60), 1 << 20),
-        orders: store.clone(),
-        readiness: Readiness {
-            database: store,
-            consumer,
-        },
-    };
+    let mut state = AppState::for_tests(store);
+    state.readiness.consumer = consumer;
     let (response, body) = get(&router(state), "/health/ready").await;
     let json = serde_json::from_slice(&body).expect("a JSON body");
     (response.status(), json)

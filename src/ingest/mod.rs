@@ -65,6 +65,11 @@ impl Ingest {
         self.consumer.context().status().clone()
     }
 
+    /// The hub where each newly stored order is announced.
+    pub fn events(&self) -> crate::events::OrderEvents {
+        self.writer.events.clone()
+    }
+
     /// Runs until `shutdown` is cancelled: then fetching stops, what was fetched is written,
     /// and the offsets of what was written are committed.
     pub async fn run(self, shutdown: CancellationToken) {

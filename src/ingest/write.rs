@@ -18,6 +18,7 @@ use super::dlq::DeadLetters;
 use super::retry::Backoff;
 use super::{BatchSettings, Consumer};
 use crate::cache::OrderCache;
+use crate::events::OrderEvents;
 use crate::order::Rejection;
 use crate::store::{RejectedMessage, SaveOutcome, Store};
 
@@ -33,6 +34,8 @@ pub struct Writer {
     dead_letters: Option<DeadLetters>,
     /// Batch size and linger.
     batches: BatchSettings,
+    /// Where each newly stored order is announced (to the live web page).
+    pub(super) events: OrderEvents,
 }
 
 impl Writer {
@@ -50,6 +53,7 @@ impl Writer {
             cache,
             dead_letters,
             batches,
+            events: OrderEvents::new(),
         }
     }
 
@@ -168,6 +172,9 @@ impl Writer {
             });
         let mut conflicts = Vec::new();
         for ((message, uid, json), outcome) in orders.zip(outcomes) {
+            if *outcome == SaveOutcome::Stored {
+                self.events.stored(json);
+            }
             match outcome {
                 SaveOutcome::Stored | SaveOutcome::Duplicate => {
                     self.cache.insert(uid, json.clone()).await;

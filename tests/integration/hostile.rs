@@ -163,7 +163,7 @@ fn table() -> Vec<Case> {
             cases.push(case("unsupported method", method, target, Reqwest, method_not_allowed));
         }
     }
-    cases.push(case("POST to an unknown path", "POST", "/api/orders", Reqwest, no_route));
+    cases.push(case("POST to an unknown path", "POST", "/api/nothing", Reqwest, no_route));
     // Oversized headers.
     cases.push(Case {
         headers: vec![("x-padding".to_owned(), "a".repeat(64 * 1024))],

@@ -4,5 +4,6 @@ mod flow;
 mod helpers;
 mod hostile;
 mod openapi;
+mod page;
 mod poison;
 mod store;

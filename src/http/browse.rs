@@ -1,0 +1,81 @@
+//! `GET /api/orders?limit=N` and `GET /api/rejected?limit=N`: the short lists the web page
+//! shows beside the search, newest first. Bounded: `limit` is 1..=[`MAX_LIMIT`], by default
+//! [`DEFAULT_LIMIT`]; anything else is 400 `invalid_limit`.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::store::orders::OrderSummary;
+use crate::store::rejected::RejectedSummary;
+
+/// How many entries a list has when `limit` is not given.
+pub const DEFAULT_LIMIT: i64 = 20;
+
+/// The most entries a list may have.
+pub const MAX_LIMIT: i64 = 100;
+
+/// The query of a list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// How many entries, newest first: 1..=100, default 20.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+}
+
+/// The limit a request asks for, checked: a query that does not parse, or a limit outside
+/// 1..=[`MAX_LIMIT`], is [`ApiError::InvalidLimit`].
+pub fn checked_limit(params: Result<Query<ListParams>, QueryRejection>) -> Result<i64, ApiError> {
+    let Ok(Query(params)) = params else {
+        return Err(ApiError::InvalidLimit);
+    };
+    match params.limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+        Some(_) => Err(ApiError::InvalidLimit),
+    }
+}
+
+/// The most recently stored orders, newest first, as summaries.
+#[utoipa::path(
+    get,
+    path = "/api/orders",
+    tag = "orders",
+    params(ListParams),
+    responses(
+        (status = 200, description = "The most recent orders, newest first", body = [OrderSummary]),
+        (status = 400, description = "`invalid_limit`: limit is not an integer from 1 to 100"),
+        (status = 503, description = "`unavailable`: PostgreSQL unreachable (with Retry-After)"),
+    )
+)]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Vec<OrderSummary>>, ApiError> {
+    let limit = checked_limit(params)?;
+    Ok(Json(state.lists.recent_summaries(limit).await?))
+}
+
+/// The most recent rejections, newest first, with a safe preview of each payload.
+#[utoipa::path(
+    get,
+    path = "/api/rejected",
+    tag = "orders",
+    params(ListParams),
+    responses(
+        (status = 200, description = "The most recent rejections, newest first", body = [RejectedSummary]),
+        (status = 400, description = "`invalid_limit`: limit is not an integer from 1 to 100"),
+        (status = 503, description = "`unavailable`: PostgreSQL unreachable (with Retry-After)"),
+    )
+)]
+pub async fn list_rejected(
+    State(state): State<AppState>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<Vec<RejectedSummary>>, ApiError> {
+    let limit = checked_limit(params)?;
+    Ok(Json(state.lists.recent_rejected(limit).await?))
+}
