@@ -4,4 +4,6 @@ mod flow;
 mod helpers;
 mod hostile;
 mod poison;
+mod scale;
+mod send;
 mod store;
