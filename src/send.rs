@@ -14,7 +14,7 @@ use anyhow::Context;
 use chrono::Utc;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -153,9 +153,12 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
         Some(total) if total >= PROGRESS_FROM && std::io::stderr().is_terminal() => {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
-                "{bar:40} {human_pos}/{human_len} {per_sec:>14} ETA {eta}",
+                "{bar:30} {human_pos}/{human_len} {rate:>8} msg/s, ETA {eta}",
             )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key("rate", |state: &ProgressState, out: &mut dyn fmt::Write| {
+                let _ = write!(out, "{:.0}", state.per_sec());
+            });
             bar.set_style(style);
             bar
         }
