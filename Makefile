@@ -11,7 +11,7 @@ MAKEFLAGS += --no-print-directory
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help all-up all-down build migrate run send test lint fmt bench bench-ingest
+.PHONY: help all-up all-down build migrate run send test lint fmt bench bench-ingest compose-check
 
 help: ## List the targets
 	@echo "Targets:"
@@ -48,6 +48,9 @@ bench-ingest: all-up ## Ingest rate against the broker and database limits (N=10
 lint: ## Check formatting and run clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+compose-check: ## Check compose.yaml with docker compose / docker-compose config (no engine needed)
+	@bash scripts/compose-check.sh
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

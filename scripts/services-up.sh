@@ -2,7 +2,8 @@
 # Start what order-service needs: PostgreSQL on 127.0.0.1:5432 and a Kafka-compatible
 # broker on 127.0.0.1:9092. Idempotent: whatever already runs is reused.
 #
-# - If a Docker engine answers: `docker compose up -d --wait` (compose.yaml).
+# - If a Docker engine answers: `docker compose up -d --wait postgres kafka` (compose.yaml;
+#   only those two: the service itself runs on the host).
 # - Otherwise: the machine's PostgreSQL cluster (started with pg_ctlcluster if down) and
 #   tansu (https://github.com/tansu-io/tansu, installed with cargo if missing), started in
 #   the background with its log in .run/tansu.log and its pid in .run/tansu.pid.
@@ -43,9 +44,9 @@ fi
 if [[ $mode == docker ]]; then
     say "docker engine answers: starting postgres and kafka from compose.yaml"
     if docker compose version >/dev/null 2>&1; then
-        docker compose up -d --wait
+        docker compose up -d --wait postgres kafka
     elif command -v docker-compose >/dev/null 2>&1; then
-        docker-compose up -d
+        docker-compose up -d postgres kafka
         for _ in $(seq "$((WAIT_SECS * 4))"); do
             port_open "$PG_HOST" "$PG_PORT" && port_open "$KAFKA_HOST" "$KAFKA_PORT" && break
             sleep 1

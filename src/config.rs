@@ -44,7 +44,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create the database if it is missing and apply the embedded migrations.
     Migrate(DatabaseArgs),
-    /// Send fake, valid orders to Kafka and print each order_uid.
+    /// Send fake orders (or a file's lines) to Kafka and print each valid order's order_uid.
     Send(SendArgs),
     /// Re-check recorded rejections against the current contract and store those that pass.
     ReplayRejected(ReplayArgs),
@@ -231,15 +231,42 @@ pub struct SendArgs {
     /// Kafka settings.
     #[command(flatten)]
     pub kafka: KafkaArgs,
-    /// How many orders to send.
+    /// How many messages to send.
     #[arg(short = 'n', long = "count", default_value_t = 10)]
     pub count: u64,
-    /// Seed for the fake data: the same seed sends the same orders.
+    /// Seed for the fake data: the same seed sends the same messages.
     #[arg(long)]
     pub seed: Option<u64>,
     /// How long one delivery may wait for the broker before it counts as failed.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub delivery_timeout: Duration,
+    /// Messages per second, paced evenly (0: as fast as the broker takes them).
+    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = parse_rate)]
+    pub rate: f64,
+    /// Fraction of the messages that are bad (0.0..=1.0), each kind of bad message the
+    /// contract defines in turn.
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_ratio)]
+    pub invalid_ratio: f64,
+    /// Send each non-empty line of this file (`-`: standard input) as it is, instead of fake
+    /// orders.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["count", "seed", "invalid_ratio"])]
+    pub file: Option<std::path::PathBuf>,
+}
+
+/// A rate in messages per second: a finite number, at least 0.
+fn parse_rate(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate >= 0.0 => Ok(rate),
+        _ => Err("must be a number of messages per second, at least 0".to_owned()),
+    }
+}
+
+/// A fraction: a number in 0.0..=1.0.
+fn parse_ratio(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err("must be a fraction between 0.0 and 1.0".to_owned()),
+    }
 }
 
 /// A connection URL sqlx accepts.
@@ -327,5 +354,27 @@ mod tests {
                 .to_string();
             assert!(error.contains(variable), "{flag}: {error}");
         }
+    }
+
+    #[test]
+    fn send_checks_its_rate_ratio_and_file_flags() {
+        let Ok(Cli {
+            command: Command::Send(send),
+            ..
+        }) = parse(&["send", "--rate", "250", "--invalid-ratio", "0.1"])
+        else {
+            panic!("send must parse");
+        };
+        assert_eq!((send.rate, send.invalid_ratio), (250.0, 0.1));
+        for bad in [
+            &["send", "--rate", "-1"][..],
+            &["send", "--rate", "fast"],
+            &["send", "--invalid-ratio", "1.5"],
+            &["send", "--file", "orders.jsonl", "-n", "5"],
+            &["send", "--file", "orders.jsonl", "--invalid-ratio", "0.5"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} must be refused");
+        }
+        assert!(parse(&["send", "--file", "orders.jsonl"]).is_ok());
     }
 }

@@ -1,30 +1,110 @@
-//! `send` and `generate`: produces fake orders to the orders topic, keyed by `order_uid`, waits for the
-//! broker's acknowledgements and prints each delivered id on its own line; or prints the
-//! orders themselves as JSON lines.
+//! `send` and `generate`. `send` produces fake orders (with bad messages mixed in at
+//! `--invalid-ratio`), or the lines of a file, to the orders topic, keyed by `order_uid`, at
+//! `--rate` messages per second or as fast as the broker takes them; it waits for the
+//! broker's acknowledgements, prints the id of each delivered valid order on its own line,
+//! shows a progress bar on a terminal and ends with a summary on standard error. `generate`
+//! prints the orders themselves as JSON lines.
+
+use std::fmt;
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
 use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use std::io::Write;
+use serde_json::Value;
+use tokio::time::Instant;
 
 use crate::config::SendArgs;
-use crate::generator::{SEEDED_NOW, fake_order};
+use crate::generator::{Message, Mix, SEEDED_NOW, fake_order};
 use crate::kafka::{KafkaContext, client_config, ensure_topic};
-use crate::order::{Order, canonical_json};
+use crate::order::{Order, canonical_json, decode};
 
 /// Deliveries waiting for an acknowledgement at once.
 const IN_FLIGHT: usize = 1000;
 
-/// `count` fake orders; with a seed, the same ones every time.
-pub fn fake_orders(count: u64, seed: Option<u64>) -> impl Iterator<Item = Order> {
-    let (mut rng, now) = match seed {
+/// From how many messages on a progress bar is shown (on a terminal only).
+const PROGRESS_FROM: u64 = 1000;
+
+/// The generator's RNG and clock: seeded ones give the same messages every time.
+fn rng_and_clock(seed: Option<u64>) -> (StdRng, i64) {
+    match seed {
         Some(seed) => (StdRng::seed_from_u64(seed), SEEDED_NOW),
         None => (StdRng::from_os_rng(), Utc::now().timestamp()),
-    };
+    }
+}
+
+/// `count` fake orders; with a seed, the same ones every time.
+pub fn fake_orders(count: u64, seed: Option<u64>) -> impl Iterator<Item = Order> {
+    let (mut rng, now) = rng_and_clock(seed);
     (0..count).map(move |_| fake_order(&mut rng, now))
+}
+
+/// The `count` messages `send` produces: fake orders with `invalid_ratio` of bad messages
+/// mixed in (see [`Mix`]). With a ratio of 0 they are the orders of [`fake_orders`].
+pub fn fake_messages(count: u64, seed: Option<u64>, invalid_ratio: f64) -> Mix<StdRng> {
+    let (rng, now) = rng_and_clock(seed);
+    Mix::new(rng, now, count, invalid_ratio)
+}
+
+/// The message for one line of a `--file`: the line as it is; its key the `order_uid` of the
+/// JSON object it holds, if any; and a valid order only if the contract accepts it.
+pub fn line_message(line: Vec<u8>) -> Message {
+    let key = serde_json::from_slice::<Value>(&line)
+        .ok()
+        .and_then(|doc| doc.get("order_uid")?.as_str().map(str::to_owned));
+    let order_uid = decode(Some(&line)).ok().map(|order| order.order_uid);
+    Message {
+        key,
+        value: line,
+        order_uid,
+        bad: None,
+    }
+}
+
+/// The non-empty lines of `reader` as messages, without their line ends.
+fn lines(reader: impl BufRead + Send) -> impl Iterator<Item = anyhow::Result<Message>> + Send {
+    reader.split(b'\n').filter_map(|line| match line {
+        Ok(mut line) => {
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            (!line.iter().all(u8::is_ascii_whitespace)).then(|| Ok(line_message(line)))
+        }
+        Err(error) => Some(Err(error).context("cannot read the file")),
+    })
+}
+
+/// The messages of `--file` (`-`: standard input).
+fn file_messages(
+    path: &Path,
+) -> anyhow::Result<Box<dyn Iterator<Item = anyhow::Result<Message>> + Send>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(lines(BufReader::new(std::io::stdin()))));
+    }
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Box::new(lines(BufReader::new(file))))
+}
+
+/// How many messages `--file` holds, if it is a file that can be read twice.
+fn count_lines(path: &Path) -> Option<u64> {
+    if path == Path::new("-") {
+        return None;
+    }
+    let file = std::fs::File::open(path).ok()?;
+    let mut count = 0;
+    for line in lines(BufReader::new(file)) {
+        line.ok()?;
+        count += 1;
+    }
+    Some(count)
 }
 
 /// Prints `count` fake orders as JSON lines: the documents `send` with the same seed sends.
@@ -37,7 +117,56 @@ pub fn generate(count: u64, seed: Option<u64>, out: &mut impl Write) -> anyhow::
     out.flush().context("cannot write to standard output")
 }
 
-/// Sends `args.count` orders. Fails, after sending all it could, if any delivery failed.
+/// What one `send` did.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Summary {
+    /// Messages the broker acknowledged.
+    pub sent: u64,
+    /// Messages that were not delivered.
+    pub failed: u64,
+    /// Acknowledged messages that carry no new valid order (bad ones and conflicts).
+    pub invalid: u64,
+    /// From the first message to the last acknowledgement.
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.elapsed.as_secs_f64();
+        let rate = if seconds > 0.0 {
+            self.sent as f64 / seconds
+        } else {
+            0.0
+        };
+        write!(
+            f,
+            "sent {} (invalid {}), failed {}, elapsed {seconds:.2}s, {rate:.0} messages/s",
+            self.sent, self.invalid, self.failed
+        )
+    }
+}
+
+/// A progress bar on standard error for `total` messages, when there are many and standard
+/// error is a terminal; a hidden one otherwise.
+fn progress_bar(total: Option<u64>) -> ProgressBar {
+    match total {
+        Some(total) if total >= PROGRESS_FROM && std::io::stderr().is_terminal() => {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "{bar:30} {human_pos}/{human_len} {rate:>8} msg/s, ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key("rate", |state: &ProgressState, out: &mut dyn fmt::Write| {
+                let _ = write!(out, "{:.0}", state.per_sec());
+            });
+            bar.set_style(style);
+            bar
+        }
+        _ => ProgressBar::hidden(),
+    }
+}
+
+/// Sends what `args` asks for. Fails, after sending all it could, if any delivery failed.
 pub async fn run(args: &SendArgs) -> anyhow::Result<()> {
     // Without the topic the deliveries fail one by one, and are reported by id below.
     if let Err(error) = ensure_topic(&args.kafka).await {
@@ -50,34 +179,187 @@ pub async fn run(args: &SendArgs) -> anyhow::Result<()> {
         .set("linger.ms", "5")
         .create_with_context(KafkaContext::default())
         .context("cannot create the Kafka producer")?;
-    let orders = fake_orders(args.count, args.seed);
-    let topic = args.kafka.kafka_topic.as_str();
-    let producer = &producer;
-    let mut deliveries = futures::stream::iter(orders)
-        .map(|order| async move {
-            let json = canonical_json(&order);
-            let record = FutureRecord::to(topic)
-                .key(order.order_uid.as_str())
-                .payload(json.as_ref());
-            let result = producer.send(record, timeout).await;
-            (order.order_uid, result)
-        })
-        .buffered(IN_FLIGHT);
-
-    let mut stdout = std::io::stdout().lock();
-    let mut failed = 0u64;
-    while let Some((uid, result)) = deliveries.next().await {
-        match result {
-            Ok(_) => writeln!(stdout, "{uid}").context("cannot write to standard output")?,
-            Err((error, _)) => {
-                failed += 1;
-                eprintln!("not delivered: {uid}: {error}");
+    let (messages, total): (Box<dyn Iterator<Item = anyhow::Result<Message>> + Send>, _) =
+        match &args.file {
+            Some(path) => {
+                let total = std::io::stderr()
+                    .is_terminal()
+                    .then(|| count_lines(path))
+                    .flatten();
+                (file_messages(path)?, total)
             }
-        }
-    }
-    stdout.flush().context("cannot write to standard output")?;
-    if failed > 0 {
-        anyhow::bail!("{failed} of {} orders were not delivered", args.count);
+            None => (
+                Box::new(fake_messages(args.count, args.seed, args.invalid_ratio).map(Ok)),
+                Some(args.count),
+            ),
+        };
+    let progress = progress_bar(total);
+    let rate = Some(args.rate).filter(|rate| *rate > 0.0);
+    let mut stdout = std::io::stdout().lock();
+    let result = produce(
+        &producer,
+        &args.kafka.kafka_topic,
+        messages,
+        rate,
+        &progress,
+        &mut stdout,
+    )
+    .await;
+    progress.finish_and_clear();
+    let summary = result?;
+    eprintln!("{summary}");
+    if summary.failed > 0 {
+        anyhow::bail!(
+            "{} of {} orders were not delivered",
+            summary.failed,
+            summary.sent + summary.failed
+        );
     }
     Ok(())
+}
+
+/// Produces `messages` to `topic`, at most [`IN_FLIGHT`] waiting for their acknowledgement,
+/// message `i` not before `i / rate` seconds from the start. Writes the id of each delivered
+/// valid order to `out` and reports each failed delivery on standard error.
+pub async fn produce(
+    producer: &FutureProducer<KafkaContext>,
+    topic: &str,
+    mut messages: impl Iterator<Item = anyhow::Result<Message>>,
+    rate: Option<f64>,
+    progress: &ProgressBar,
+    out: &mut impl Write,
+) -> anyhow::Result<Summary> {
+    let start = Instant::now();
+    let mut summary = Summary::default();
+    let mut in_flight = FuturesOrdered::new();
+    let mut index: u64 = 0;
+    let mut next = messages.next().transpose()?;
+    loop {
+        let due = rate.map(|rate| start + Duration::from_secs_f64(index as f64 / rate));
+        let can_send = next.is_some() && in_flight.len() < IN_FLIGHT;
+        tokio::select! {
+            biased;
+            Some((label, valid_uid, delivered)) = in_flight.next(), if !in_flight.is_empty() => {
+                progress.inc(1);
+                match delivered {
+                    Ok(()) => {
+                        summary.sent += 1;
+                        match valid_uid {
+                            Some(uid) => writeln!(out, "{uid}")
+                                .context("cannot write to standard output")?,
+                            None => summary.invalid += 1,
+                        }
+                    }
+                    Err(reason) => {
+                        summary.failed += 1;
+                        progress.suspend(|| eprintln!("not delivered: {label}: {reason}"));
+                    }
+                }
+            }
+            () = async {
+                if let Some(due) = due {
+                    tokio::time::sleep_until(due).await;
+                }
+            }, if can_send => {
+                let Some(message) = next.take() else { continue };
+                let label = message
+                    .order_uid
+                    .clone()
+                    .or_else(|| message.key.clone())
+                    .unwrap_or_else(|| format!("message {index}"));
+                let mut record = FutureRecord::<str, [u8]>::to(topic).payload(&message.value);
+                if let Some(key) = &message.key {
+                    record = record.key(key.as_str());
+                }
+                let delivery = producer.send_result(record).map_err(|(error, _)| error);
+                let valid_uid = message.order_uid;
+                in_flight.push_back(async move {
+                    let delivered = match delivery {
+                        Ok(delivery) => match delivery.await {
+                            Ok(Ok(_)) => Ok(()),
+                            Ok(Err((error, _))) => Err(error.to_string()),
+                            Err(_) => Err("the producer was dropped".to_owned()),
+                        },
+                        Err(error) => Err(error.to_string()),
+                    };
+                    (label, valid_uid, delivered)
+                });
+                index += 1;
+                next = messages.next().transpose()?;
+            }
+            else => break,
+        }
+    }
+    out.flush().context("cannot write to standard output")?;
+    summary.elapsed = start.elapsed();
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_line_is_keyed_by_its_order_uid_and_valid_only_if_the_contract_says_so() {
+        let order = fake_orders(1, Some(1)).next().expect("an order");
+        let json = canonical_json(&order).to_vec();
+        let message = line_message(json.clone());
+        assert_eq!(message.key.as_deref(), Some(order.order_uid.as_str()));
+        assert_eq!(message.order_uid.as_deref(), Some(order.order_uid.as_str()));
+        assert_eq!(message.value, json, "the line is sent as it is");
+
+        let broken = br#"{"order_uid": "abc", "track_number": 5}"#.to_vec();
+        let message = line_message(broken);
+        assert_eq!(message.key.as_deref(), Some("abc"), "keyed though invalid");
+        assert_eq!(message.order_uid, None);
+
+        let message = line_message(b"not json at all".to_vec());
+        assert_eq!((message.key, message.order_uid), (None, None));
+    }
+
+    #[test]
+    fn a_file_gives_its_non_empty_lines_without_line_ends() {
+        let order = fake_orders(1, Some(2)).next().expect("an order");
+        let mut text = canonical_json(&order).to_vec();
+        text.extend_from_slice(b"\r\n\n   \n\xff bad\n{}");
+        let messages: Vec<_> = lines(&text[..])
+            .collect::<anyhow::Result<_>>()
+            .expect("read");
+        let values: Vec<_> = messages.iter().map(|m| m.value.clone()).collect();
+        assert_eq!(
+            values,
+            vec![
+                canonical_json(&order).to_vec(),
+                b"\xff bad".to_vec(),
+                b"{}".to_vec()
+            ]
+        );
+        assert_eq!(
+            messages[0].order_uid.as_deref(),
+            Some(order.order_uid.as_str())
+        );
+    }
+
+    #[test]
+    fn fake_messages_without_bad_ones_are_the_generated_orders() {
+        let orders: Vec<_> = fake_orders(5, Some(9))
+            .map(|o| Message::valid(&o))
+            .collect();
+        let messages: Vec<_> = fake_messages(5, Some(9), 0.0).collect();
+        assert_eq!(messages, orders);
+    }
+
+    #[test]
+    fn the_summary_names_every_figure() {
+        let summary = Summary {
+            sent: 900,
+            failed: 2,
+            invalid: 90,
+            elapsed: Duration::from_millis(1500),
+        };
+        assert_eq!(
+            summary.to_string(),
+            "sent 900 (invalid 90), failed 2, elapsed 1.50s, 600 messages/s"
+        );
+    }
 }

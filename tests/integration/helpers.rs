@@ -62,6 +62,15 @@ pub fn fresh_args() -> ServeArgs {
     }
 }
 
+/// Settings for another instance of the service `args` configures: the same database,
+/// topic and consumer group, HTTP on its own free port.
+pub fn fresh_args_sharing(args: &ServeArgs) -> ServeArgs {
+    ServeArgs {
+        http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..args.clone()
+    }
+}
+
 /// A running service.
 pub struct TestApp {
     /// Its settings.

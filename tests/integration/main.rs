@@ -6,4 +6,6 @@ mod hostile;
 mod openapi;
 mod page;
 mod poison;
+mod scale;
+mod send;
 mod store;
