@@ -1,5 +1,5 @@
-//! Building `serve`: the database (migrated), the cache (warmed), the consumer and the HTTP
-//! listener; then running them until shutdown.
+//! Building `serve`: the database (migrated), the cache, the consumer and the HTTP listener,
+//! then the cache's warm-up in the background; then running them until shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::OrderCache;
+use crate::cache::{OrderCache, WarmUp, WarmedSignal};
 use crate::config::ServeArgs;
 use crate::http::{AppState, router};
 use crate::ingest::{BatchSettings, DeadLetters, Ingest, build_consumer};
@@ -29,10 +29,14 @@ pub struct Application {
     state: AppState,
     /// The ingest loop.
     ingest: Ingest,
+    /// The cache's warm-up, started once the listener is bound: requests are answered (from
+    /// PostgreSQL) while it runs.
+    warm_up: WarmUp,
 }
 
 impl Application {
-    /// Connects, migrates (unless told not to), warms the cache, subscribes and binds.
+    /// Connects, migrates (unless told not to), subscribes, binds, and starts warming the
+    /// cache in the background.
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Self> {
         let url = &args.database.database_url;
         if !args.no_migrate {
@@ -49,10 +53,6 @@ impl Application {
                 .context("cannot apply migrations (DATABASE_URL)")?;
         }
         let cache = OrderCache::new(args.cache_ttl, args.cache_max_bytes);
-        cache
-            .warm(&store, args.cache_warm_limit)
-            .await
-            .context("cannot warm the cache from PostgreSQL")?;
 
         ensure_topic(&args.kafka).await?;
         let dead_letters = match args.dlq_topic() {
@@ -80,6 +80,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {} (HTTP_ADDR)", args.http_addr))?;
         let addr = listener.local_addr()?;
+        let warm_up = cache.spawn_warm(Arc::new(store.clone()), args.cache_warm_limit);
         let state = AppState {
             cache,
             orders: Arc::new(store),
@@ -89,7 +90,13 @@ impl Application {
             addr,
             state,
             ingest,
+            warm_up,
         })
+    }
+
+    /// Says when the cache's warm-up has finished.
+    pub fn warmed(&self) -> WarmedSignal {
+        self.warm_up.finished()
     }
 
     /// The address the HTTP server listens on.
@@ -108,6 +115,7 @@ impl Application {
             .await;
         // If HTTP stopped on its own, stop ingest too.
         shutdown.cancel();
+        self.warm_up.abort();
         ingest.await.context("the ingest task panicked")?;
         served.context("the HTTP server failed")
     }

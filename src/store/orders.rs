@@ -2,10 +2,13 @@
 //! itself is `batch.rs`), and reading orders back as canonical JSON.
 
 use bytes::Bytes;
+use futures::TryStreamExt;
 use futures::future::BoxFuture;
+use sqlx::Row;
 
 use super::{OrderLookup, Store, StoreError};
-use crate::order::{Order, canonical_json};
+use crate::cache::WarmSource;
+use crate::order::Order;
 
 /// What saving an order did, under the contract's duplicate policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,24 +26,39 @@ pub enum SaveOutcome {
 impl Store {
     /// One order's canonical JSON, if it is stored.
     pub async fn order_json(&self, uid: &str) -> Result<Option<Bytes>, StoreError> {
-        let doc: Option<String> =
-            sqlx::query_scalar("SELECT doc::text FROM orders WHERE order_uid = $1")
-                .bind(uid)
-                .fetch_optional(&self.pool)
-                .await?;
-        doc.map(|doc| canonical_from_stored(uid, &doc)).transpose()
+        let row = sqlx::query("SELECT doc::text FROM orders WHERE order_uid = $1")
+            .bind(uid)
+            .fetch_optional(&self.pool)
+            .await?;
+        // The text is read in place from the row's buffer: no copy of it is made.
+        row.map(|row| canonical_from_stored(uid, row.try_get::<&str, _>(0)?))
+            .transpose()
     }
 
-    /// The `limit` most recently stored orders, newest first, as `(order_uid, canonical JSON)`.
-    pub async fn recent_orders(&self, limit: i64) -> Result<Vec<(String, Bytes)>, StoreError> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT order_uid, doc::text FROM orders ORDER BY seq DESC LIMIT $1")
+    /// The most recently stored orders, newest first, as `(order_uid, canonical JSON)`: at most
+    /// `limit`, and no more once their JSON adds up to `max_bytes`. Rows are read as they
+    /// arrive, so that memory follows what is kept, not what the table holds.
+    pub async fn recent_orders(
+        &self,
+        limit: i64,
+        max_bytes: u64,
+    ) -> Result<Vec<(String, Bytes)>, StoreError> {
+        let mut rows =
+            sqlx::query("SELECT order_uid, doc::text FROM orders ORDER BY seq DESC LIMIT $1")
                 .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.into_iter()
-            .map(|(uid, doc)| canonical_from_stored(&uid, &doc).map(|json| (uid, json)))
-            .collect()
+                .fetch(&self.pool);
+        let mut orders = Vec::new();
+        let mut bytes = 0u64;
+        while bytes < max_bytes {
+            let Some(row) = rows.try_next().await? else {
+                break;
+            };
+            let uid: String = row.try_get(0)?;
+            let json = canonical_from_stored(&uid, row.try_get::<&str, _>(1)?)?;
+            bytes += json.len() as u64;
+            orders.push((uid, json));
+        }
+        Ok(orders)
     }
 }
 
@@ -51,11 +69,28 @@ impl OrderLookup for Store {
     }
 }
 
-/// JSONB keeps its own key order; the API's bytes come from the typed order.
+impl WarmSource for Store {
+    fn recent_orders(
+        &self,
+        limit: i64,
+        max_bytes: u64,
+    ) -> BoxFuture<'_, Result<Vec<(String, Bytes)>, StoreError>> {
+        Box::pin(Store::recent_orders(self, limit, max_bytes))
+    }
+}
+
+/// The API's bytes come from the typed order: JSONB keeps its keys in its own order (shortest
+/// first), not the contract's, so the stored text cannot be served as it is. Decoding also
+/// checks that the stored document is still an order. The JSON is written into a buffer of
+/// the stored text's size, which is always enough (JSONB's text adds a space after each
+/// `:` and `,`), so that it is not reallocated while it grows.
 fn canonical_from_stored(uid: &str, doc: &str) -> Result<Bytes, StoreError> {
-    let order: Order = serde_json::from_str(doc).map_err(|e| StoreError::Corrupt {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt {
         uid: uid.to_owned(),
         reason: e.to_string(),
-    })?;
-    Ok(canonical_json(&order))
+    };
+    let order: Order = serde_json::from_str(doc).map_err(corrupt)?;
+    let mut json = Vec::with_capacity(doc.len());
+    serde_json::to_writer(&mut json, &order).map_err(corrupt)?;
+    Ok(Bytes::from(json))
 }
