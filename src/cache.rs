@@ -34,7 +34,6 @@ const NEGATIVE_MAX_ENTRIES: u64 = 65_536;
 const ETAG_LEN: usize = 34;
 
 /// One ready answer: the order's canonical JSON and its strong `ETag`, sharing one buffer.
-/// Cloning it is two reference-count increments.
 #[derive(Clone, Debug)]
 pub struct CachedOrder {
     /// The order's canonical JSON, the body of the answer.
@@ -45,9 +44,27 @@ pub struct CachedOrder {
 }
 
 impl CachedOrder {
-    /// The answer for `json`: computes its `ETag` and copies both into one buffer of exactly
-    /// their size (serializers leave spare capacity that a long-lived entry would keep).
+    /// The answer for `json`.
     pub fn new(json: &[u8]) -> Self {
+        Self::from_buffer(buffer(json))
+    }
+
+    /// The answer in a buffer made by [`buffer`]: two slices of it, no copy.
+    fn from_buffer(buf: Bytes) -> Self {
+        let etag = HeaderValue::from_maybe_shared(buf.slice(..ETAG_LEN))
+            .expect("double quotes and hex digits are a valid header value");
+        Self {
+            json: buf.slice(ETAG_LEN..),
+            etag,
+        }
+    }
+}
+
+/// What the cache keeps of an answer: its `ETag` then its JSON, in one buffer of exactly their
+/// size (serializers leave spare capacity that a long-lived entry would keep). One `Bytes`
+/// per entry rather than two handles keeps moka's entries small.
+fn buffer(json: &[u8]) -> Bytes {
+    {
         let digest = Sha256::digest(json);
         let mut buf = Vec::with_capacity(ETAG_LEN + json.len());
         buf.push(b'"');
@@ -57,13 +74,7 @@ impl CachedOrder {
         }
         buf.push(b'"');
         buf.extend_from_slice(json);
-        let buf = Bytes::from(buf);
-        let etag = HeaderValue::from_maybe_shared(buf.slice(..ETAG_LEN))
-            .expect("double quotes and hex digits are a valid header value");
-        Self {
-            json: buf.slice(ETAG_LEN..),
-            etag,
-        }
+        Bytes::from(buf)
     }
 }
 
@@ -99,19 +110,20 @@ enum LoadError {
 }
 
 /// The entries, when the cache is on.
-#[derive(Clone)]
 struct Caches {
-    /// Ready answers by `order_uid`; each weighs its key, its buffer and [`ENTRY_OVERHEAD`].
-    orders: Cache<Arc<str>, CachedOrder>,
+    /// Ready answers by `order_uid`, as [`buffer`]s; each weighs its key, its buffer and
+    /// [`ENTRY_OVERHEAD`].
+    orders: Cache<Box<str>, Bytes>,
     /// Ids recently not found, for [`NEGATIVE_TTL`].
-    absent: Cache<Arc<str>, ()>,
+    absent: Cache<Box<str>, ()>,
 }
 
-/// Ready answers by `order_uid`. Cheap to clone: clones share one cache.
+/// Ready answers by `order_uid`. Cheap to clone (one reference count: the HTTP state is
+/// cloned per request): clones share one cache.
 #[derive(Clone)]
 pub struct OrderCache {
     /// `None` when the cache is off (`max_bytes == 0`): every read goes to the database.
-    caches: Option<Caches>,
+    caches: Option<Arc<Caches>>,
     /// The byte bound, which also bounds the warm-up.
     max_bytes: u64,
 }
@@ -125,25 +137,26 @@ impl OrderCache {
 
     /// [`Self::new`] with ids not found remembered for `negative_ttl`.
     pub fn with_negative_ttl(ttl: Duration, max_bytes: u64, negative_ttl: Duration) -> Self {
-        let caches = (max_bytes > 0).then(|| Caches {
-            orders: Cache::builder()
-                .time_to_live(ttl)
-                .max_capacity(max_bytes)
-                .weigher(|uid: &Arc<str>, order: &CachedOrder| {
-                    u32::try_from(weight(uid, order)).unwrap_or(u32::MAX)
-                })
-                .build(),
-            absent: Cache::builder()
-                .time_to_live(negative_ttl)
-                .max_capacity(NEGATIVE_MAX_ENTRIES)
-                .build(),
+        let caches = (max_bytes > 0).then(|| {
+            Arc::new(Caches {
+                orders: Cache::builder()
+                    .time_to_live(ttl)
+                    .max_capacity(max_bytes)
+                    .weigher(weigh)
+                    .build(),
+                absent: Cache::builder()
+                    .time_to_live(negative_ttl)
+                    .max_capacity(NEGATIVE_MAX_ENTRIES)
+                    .build(),
+            })
         });
         Self { caches, max_bytes }
     }
 
     /// The order's answer, if cached and not expired.
     pub async fn get(&self, uid: &str) -> Option<CachedOrder> {
-        self.caches.as_ref()?.orders.get(uid).await
+        let buf = self.caches.as_ref()?.orders.get(uid).await?;
+        Some(CachedOrder::from_buffer(buf))
     }
 
     /// The order's answer from the cache, else from `store` (and then cached), or `None` if
@@ -158,24 +171,24 @@ impl OrderCache {
             let json = store.find(uid).await.map_err(Arc::new)?;
             return Ok(json.map(|json| (CachedOrder::new(&json), Source::Miss)));
         };
-        if let Some(order) = caches.orders.get(uid).await {
-            return Ok(Some((order, Source::Hit)));
+        if let Some(buf) = caches.orders.get(uid).await {
+            return Ok(Some((CachedOrder::from_buffer(buf), Source::Hit)));
         }
         if caches.absent.contains_key(uid) {
             return Ok(None);
         }
         let load = async {
             match store.find(uid).await {
-                Ok(Some(json)) => Ok(CachedOrder::new(&json)),
+                Ok(Some(json)) => Ok(buffer(&json)),
                 Ok(None) => Err(LoadError::NotFound),
                 Err(error) => Err(LoadError::Store(Arc::new(error))),
             }
         };
-        let key: Arc<str> = Arc::from(uid);
+        let key: Box<str> = Box::from(uid);
         // Errors are not cached: the requests waiting for this load share its outcome, and
         // the next request tries again.
         match caches.orders.try_get_with(key.clone(), load).await {
-            Ok(order) => Ok(Some((order, Source::Miss))),
+            Ok(buf) => Ok(Some((CachedOrder::from_buffer(buf), Source::Miss))),
             Err(error) => match &*error {
                 LoadError::NotFound => {
                     caches.absent.insert(key, ()).await;
@@ -193,10 +206,7 @@ impl OrderCache {
             return;
         };
         caches.absent.invalidate(uid).await;
-        caches
-            .orders
-            .insert(Arc::from(uid), CachedOrder::new(&json))
-            .await;
+        caches.orders.insert(Box::from(uid), buffer(&json)).await;
     }
 
     /// How many entries are cached (after pending evictions are applied).
@@ -232,15 +242,15 @@ impl OrderCache {
             let mut budget = self.max_bytes;
             // Newest first: the newest orders are the ones that fit.
             for (uid, json) in orders {
-                let order = CachedOrder::new(&json);
-                let cost = weight(&uid, &order) as u64;
+                let buf = buffer(&json);
+                let cost = weight(&uid, &buf) as u64;
                 if cost > budget {
                     break;
                 }
                 budget -= cost;
                 warmed.orders += 1;
                 warmed.bytes += json.len() as u64;
-                caches.orders.insert(Arc::from(uid.as_str()), order).await;
+                caches.orders.insert(uid.into_boxed_str(), buf).await;
             }
         }
         tracing::info!(
@@ -271,9 +281,15 @@ impl OrderCache {
     }
 }
 
+/// moka's weigher: what an entry weighs, saturated to `u32`.
+#[allow(clippy::borrowed_box)] // moka hands the key as `&K`, and `K` is `Box<str>`.
+fn weigh(uid: &Box<str>, buf: &Bytes) -> u32 {
+    u32::try_from(weight(uid, buf)).unwrap_or(u32::MAX)
+}
+
 /// What an entry weighs against the byte bound.
-fn weight(uid: &str, order: &CachedOrder) -> usize {
-    uid.len() + ETAG_LEN + order.json.len() + ENTRY_OVERHEAD
+fn weight(uid: &str, buf: &Bytes) -> usize {
+    uid.len() + buf.len() + ENTRY_OVERHEAD
 }
 
 /// What a warm-up loaded.
