@@ -15,6 +15,7 @@ use crate::http::{AppState, router};
 use crate::ingest::{BatchSettings, DeadLetters, Ingest, build_consumer};
 use crate::kafka::{ensure_named_topic, ensure_topic};
 use crate::store::Store;
+use crate::store::orders::BatchedLookup;
 
 /// How long a request waits for a database connection before it is answered with 503.
 const DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -83,7 +84,7 @@ impl Application {
         let warm_up = cache.spawn_warm(Arc::new(store.clone()), args.cache_warm_limit);
         let state = AppState {
             cache,
-            orders: Arc::new(store),
+            orders: Arc::new(BatchedLookup::spawn(store)),
         };
         Ok(Self {
             listener,

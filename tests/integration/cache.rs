@@ -144,3 +144,40 @@ async fn http_answers_while_the_warm_up_waits_for_the_database() {
     locker.pool().close().await;
     drop_database(&args.database.database_url).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misses_that_arrive_together_get_their_own_answers_from_the_batched_lookup() {
+    use order_service::order::canonical_json;
+    use order_service::store::OrderLookup;
+    use order_service::store::orders::BatchedLookup;
+
+    let app = TestApp::spawn().await;
+    let orders: Vec<_> = order_service::send::fake_orders(200, Some(11)).collect();
+    for order in &orders {
+        sqlx::query("INSERT INTO orders (order_uid, doc) VALUES ($1, $2::jsonb)")
+            .bind(&order.order_uid)
+            .bind(String::from_utf8(canonical_json(order).to_vec()).expect("UTF-8"))
+            .execute(app.store.pool())
+            .await
+            .expect("stored");
+    }
+    let lookup = std::sync::Arc::new(BatchedLookup::spawn(app.store.clone()));
+    let mut asked: Vec<(String, Option<bytes::Bytes>)> = orders
+        .iter()
+        .map(|order| (order.order_uid.clone(), Some(canonical_json(order))))
+        .collect();
+    asked.extend((0..100).map(|i| (format!("absent-{i}"), None)));
+    let lookups: Vec<_> = asked
+        .iter()
+        .map(|(uid, _)| {
+            let lookup = lookup.clone();
+            let uid = uid.clone();
+            tokio::spawn(async move { lookup.find(&uid).await })
+        })
+        .collect();
+    for ((uid, expected), lookup) in asked.into_iter().zip(lookups) {
+        let found = lookup.await.expect("no panic").expect("no error");
+        assert_eq!(found, expected, "{uid}");
+    }
+    app.stop_and_drop().await;
+}
