@@ -1,5 +1,5 @@
-//! Building `serve`: the database (migrated), the cache (warmed), the consumer and the HTTP
-//! listener; then running them until shutdown.
+//! Building `serve`: the database (migrated), the cache, the consumer and the HTTP listener,
+//! then the cache's warm-up in the background; then running them until shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,13 +10,14 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::OrderCache;
+use crate::cache::{OrderCache, WarmUp, WarmedSignal};
 use crate::config::ServeArgs;
 use crate::http::health::Readiness;
 use crate::http::{AppState, router};
 use crate::ingest::{BatchSettings, DeadLetters, Ingest, build_consumer};
 use crate::kafka::{ensure_named_topic, ensure_topic};
 use crate::store::Store;
+use crate::store::orders::BatchedLookup;
 
 /// How long a request waits for a database connection before it is answered with 503.
 const DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -33,10 +34,14 @@ pub struct Application {
     ingest: Ingest,
     /// Renders the metrics; its upkeep runs with the service.
     metrics: PrometheusHandle,
+    /// The cache's warm-up, started once the listener is bound: requests are answered (from
+    /// PostgreSQL) while it runs.
+    warm_up: WarmUp,
 }
 
 impl Application {
-    /// Connects, migrates (unless told not to), warms the cache, subscribes and binds.
+    /// Connects, migrates (unless told not to), subscribes, binds, and starts warming the
+    /// cache in the background.
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Self> {
         let metrics = crate::metrics::install();
         let url = &args.database.database_url;
@@ -54,10 +59,6 @@ impl Application {
                 .context("cannot apply migrations (DATABASE_URL)")?;
         }
         let cache = OrderCache::new(args.cache_ttl, args.cache_max_bytes);
-        cache
-            .warm(&store, args.cache_warm_limit)
-            .await
-            .context("cannot warm the cache from PostgreSQL")?;
 
         ensure_topic(&args.kafka).await?;
         let dead_letters = match args.dlq_topic() {
@@ -89,9 +90,10 @@ impl Application {
             database: Arc::new(store.clone()),
             consumer: ingest.status(),
         };
+        let warm_up = cache.spawn_warm(Arc::new(store.clone()), args.cache_warm_limit);
         let state = AppState {
             cache,
-            orders: Arc::new(store.clone()),
+            orders: Arc::new(BatchedLookup::spawn(store.clone())),
             readiness,
             lists: Arc::new(store),
             events: ingest.events(),
@@ -103,7 +105,13 @@ impl Application {
             state,
             ingest,
             metrics,
+            warm_up,
         })
+    }
+
+    /// Says when the cache's warm-up has finished.
+    pub fn warmed(&self) -> WarmedSignal {
+        self.warm_up.finished()
     }
 
     /// The address the HTTP server listens on.
@@ -128,6 +136,7 @@ impl Application {
             .await;
         // If HTTP stopped on its own, stop ingest too.
         shutdown.cancel();
+        self.warm_up.abort();
         ingest.await.context("the ingest task panicked")?;
         served.context("the HTTP server failed")
     }

@@ -1,6 +1,8 @@
 //! The one error type of the HTTP boundary. Each variant is a status and a JSON body
 //! `{"error": code, "message": text}`; internal error text never reaches a response.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -131,6 +133,19 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
+        Self::from(&error)
+    }
+}
+
+impl From<Arc<StoreError>> for ApiError {
+    /// A store error shared by the requests that waited for one database read.
+    fn from(error: Arc<StoreError>) -> Self {
+        Self::from(&*error)
+    }
+}
+
+impl From<&StoreError> for ApiError {
+    fn from(error: &StoreError) -> Self {
         match error {
             StoreError::Unavailable(_) => {
                 tracing::warn!(%error, "order lookup failed: database unavailable");

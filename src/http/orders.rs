@@ -1,18 +1,29 @@
 //! `GET /api/order/{order_uid}`: the cache first, PostgreSQL on a miss (which then fills the
-//! cache). The bytes are the order's canonical JSON either way.
+//! cache; concurrent misses for one id share one read). The bytes are the order's canonical
+//! JSON either way, with a strong `ETag`; `If-None-Match` is answered `304 Not Modified`.
 
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::cache::{CachedOrder, Source};
 use crate::order::rules::is_valid_order_uid;
 
 /// The header that says where the answer came from.
 pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+
+/// `Cache-Control` of an order: orders are immutable, so any cache may keep one for a year
+/// without asking again.
+pub const ORDER_CACHE_CONTROL: HeaderValue =
+    HeaderValue::from_static("public, max-age=31536000, immutable");
+
+/// Room for the order's headers and the ones the layers around it add, so that the map is
+/// allocated once.
+const RESPONSE_HEADERS: usize = 12;
 
 /// Answers one order by id.
 #[utoipa::path(
@@ -36,6 +47,7 @@ pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 pub async fn get_order(
     State(state): State<AppState>,
     uid: Result<Path<String>, PathRejection>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let Ok(Path(uid)) = uid else {
         return Err(ApiError::InvalidId);
@@ -43,25 +55,129 @@ pub async fn get_order(
     if !is_valid_order_uid(&uid) {
         return Err(ApiError::InvalidId);
     }
-    if let Some(json) = state.cache.get(&uid).await {
-        return Ok(order_response(json, "hit"));
-    }
-    let json = state.orders.find(&uid).await?.ok_or(ApiError::NotFound)?;
-    state.cache.insert(&uid, json.clone()).await;
-    Ok(order_response(json, "miss"))
+    let (order, source) = state
+        .cache
+        .get_or_load(&uid, state.orders.as_ref())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(order_response(order, source, request.headers()))
 }
 
-/// A 200 with the order's JSON and `X-Cache`.
-fn order_response(json: Bytes, cache: &'static str) -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (X_CACHE, HeaderValue::from_static(cache)),
-        ],
-        json,
-    )
-        .into_response()
+/// A 200 with the order's JSON, or a 304 if the client's `If-None-Match` has its tag; either
+/// way with `ETag`, `Cache-Control` and `X-Cache`.
+fn order_response(order: CachedOrder, source: Source, request: &HeaderMap) -> Response {
+    let not_modified = if_none_match_has(request, order.etag.as_bytes());
+    let mut response = if not_modified {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        Response::new(Body::from(order.json))
+    };
+    let headers = response.headers_mut();
+    headers.reserve(RESPONSE_HEADERS);
+    if !not_modified {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    headers.insert(header::ETAG, order.etag);
+    headers.insert(header::CACHE_CONTROL, ORDER_CACHE_CONTROL);
+    headers.insert(X_CACHE, HeaderValue::from_static(source.as_str()));
+    response
+}
+
+/// Whether the request's `If-None-Match` fields (RFC 9110, 13.1.2) match `etag`: `*`, or a
+/// listed entity tag equal to it by weak comparison (`W/` ignored). A field that does not
+/// parse matches nothing from where it stops being valid.
+pub fn if_none_match_has(request: &HeaderMap, etag: &[u8]) -> bool {
+    request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .any(|field| field_matches(field.as_bytes(), etag))
+}
+
+/// Whether one `If-None-Match` field value matches `etag` (a quoted opaque tag).
+fn field_matches(mut field: &[u8], etag: &[u8]) -> bool {
+    loop {
+        field = field.trim_ascii_start();
+        match field {
+            [] => return false,
+            [b',', rest @ ..] => field = rest,
+            [b'*', rest @ ..] => return is_end_of_element(rest),
+            _ => {
+                let tag = field.strip_prefix(b"W/").unwrap_or(field);
+                let [b'"', inner @ ..] = tag else {
+                    return false;
+                };
+                let Some(close) = inner.iter().position(|&b| b == b'"') else {
+                    return false;
+                };
+                let (opaque, rest) = tag.split_at(close + 2);
+                if !is_end_of_element(rest) {
+                    return false;
+                }
+                if opaque == etag {
+                    return true;
+                }
+                field = rest;
+            }
+        }
+    }
+}
+
+/// Whether `rest` ends a list element: nothing, or spaces and then a comma.
+fn is_end_of_element(rest: &[u8]) -> bool {
+    matches!(rest.trim_ascii_start(), [] | [b',', ..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TAG: &[u8] = b"\"0123abcd\"";
+
+    fn matches(values: &[&str]) -> bool {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(
+                header::IF_NONE_MATCH,
+                HeaderValue::from_str(value).expect("a header value"),
+            );
+        }
+        if_none_match_has(&headers, TAG)
+    }
+
+    #[test]
+    fn if_none_match_uses_weak_comparison_over_lists_and_fields() {
+        for yes in [
+            &["\"0123abcd\""][..],
+            &["W/\"0123abcd\""],
+            &["*"],
+            &[" * "],
+            &["\"other\", \"0123abcd\""],
+            &["\"other\",W/\"0123abcd\" , \"x\""],
+            &[",,\"0123abcd\","],
+            &["\"a,b\", \"0123abcd\""],
+            &["\"other\"", "\"0123abcd\""],
+        ] {
+            assert!(matches(yes), "{yes:?}");
+        }
+        for no in [
+            &[][..],
+            &[""],
+            &["\"other\""],
+            &["0123abcd"],
+            &["\"0123abcd"],
+            &["\"0123ABCD\""],
+            &["w/\"0123abcd\""],
+            &["\"0123abcd\"x"],
+            &["garbage, \"0123abcd\""],
+            &["*x"],
+            &["\"0123abc\""],
+        ] {
+            assert!(!matches(no), "{no:?}");
+        }
+    }
 }

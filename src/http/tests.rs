@@ -1,6 +1,7 @@
-//! The handlers' answers with a fake order store: 200 (hit and miss), 400, 404, 503, 500,
-//! the limits every request is held to (timeout, load shedding, header size, control
-//! characters, methods), and the headers every response carries.
+//! The handlers' answers with a fake order store: 200 (hit and miss), 304, 400, 404, 503,
+//! 500, one database read for many concurrent misses, the short memory of ids not found, the
+//! limits every request is held to (timeout, load shedding, header size, control characters,
+//! methods), and the headers every response carries.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use super::error::ApiError;
 use super::guard::has_control_character;
 use super::health::DatabasePing;
 use super::{AppState, Limits, router, router_with};
-use crate::cache::OrderCache;
+use crate::cache::{OrderCache, WarmSource};
 use crate::kafka::ConsumerStatus;
 use crate::store::{OrderLookup, StoreError};
 
@@ -38,7 +39,7 @@ enum Mode {
     Gated,
 }
 
-/// An [`OrderLookup`] with one order, answering as its [`Mode`] says.
+/// An [`OrderLookup`] with two orders, answering as its [`Mode`] says.
 struct FakeStore {
     /// The orders it knows.
     orders: HashMap<String, Bytes>,
@@ -98,14 +99,29 @@ fn app(mode: Mode) -> (axum::Router, Arc<FakeStore>, OrderCache) {
 
 /// The router over a fake store in `mode`, with `limits` if given (else [`router`]'s).
 fn app_with(mode: Mode, limits: Option<Limits>) -> (axum::Router, Arc<FakeStore>, OrderCache) {
+    app_over(
+        mode,
+        limits,
+        OrderCache::new(Duration::from_secs(60), 1 << 20),
+    )
+}
+
+/// The router over a fake store in `mode` and `cache`, with `limits` if given.
+fn app_over(
+    mode: Mode,
+    limits: Option<Limits>,
+    cache: OrderCache,
+) -> (axum::Router, Arc<FakeStore>, OrderCache) {
     let store = Arc::new(FakeStore {
-        orders: HashMap::from([("known-1".to_owned(), Bytes::from_static(ORDER))]),
+        orders: HashMap::from([
+            ("known-1".to_owned(), Bytes::from_static(ORDER)),
+            ("known-2".to_owned(), Bytes::from_static(ORDER)),
+        ]),
         mode,
         lookups: AtomicUsize::new(0),
         entered: Arc::new(Semaphore::new(0)),
         gate: Arc::new(Semaphore::new(0)),
     });
-    let cache = OrderCache::new(Duration::from_secs(60), 1 << 20);
     let state = AppState {
         cache: cache.clone(),
         ..AppState::for_tests(store.clone())
@@ -606,10 +622,12 @@ async fn requests_over_the_bound_are_shed_with_503() {
         ..Limits::default()
     };
     let (app, store, _) = app_with(Mode::Gated, Some(limits));
-    let in_flight: Vec<_> = (0..2)
-        .map(|_| {
+    // Two ids: requests for one id would share one lookup.
+    let in_flight: Vec<_> = ["/api/order/known-1", "/api/order/known-2"]
+        .into_iter()
+        .map(|uri| {
             let app = app.clone();
-            tokio::spawn(async move { get(&app, "/api/order/known-1").await.0.status() })
+            tokio::spawn(async move { get(&app, uri).await.0.status() })
         })
         .collect();
     // Both lookups have started and wait at the gate: the bound is reached.
@@ -820,4 +838,232 @@ async fn each_request_is_logged_on_the_access_target_with_its_id() {
     ] {
         assert!(line.contains(part), "{part} missing from {line}");
     }
+}
+
+/// Sends `GET uri` with `If-None-Match: value`.
+async fn get_if_none_match(app: &axum::Router, uri: &str, value: &str) -> (Response<Body>, Bytes) {
+    let mut request = request(Method::GET, uri);
+    request
+        .headers_mut()
+        .insert("if-none-match", value.parse().expect("a header value"));
+    send(app, request).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_misses_make_one_database_read() {
+    let (app, store, _) = app(Mode::Gated);
+    let requests: Vec<_> = (0..32)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { get(&app, "/api/order/known-1").await })
+        })
+        .collect();
+    // One lookup has started and waits at the gate; give the others time to queue behind it.
+    store
+        .entered
+        .acquire()
+        .await
+        .expect("a lookup starts")
+        .forget();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(store.lookups.load(Ordering::SeqCst), 1, "the others wait");
+    // Enough permits for every request, so that a second read would show, not hang.
+    store.gate.add_permits(64);
+    for request in requests {
+        let (response, body) = request.await.expect("no panic");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(body.as_ref(), ORDER);
+    }
+    assert_eq!(store.lookups.load(Ordering::SeqCst), 1, "one database read");
+
+    // The same for an id that does not exist: one read, every request 404.
+    let requests: Vec<_> = (0..16)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { get(&app, "/api/order/unknown-2").await })
+        })
+        .collect();
+    store
+        .entered
+        .acquire()
+        .await
+        .expect("a lookup starts")
+        .forget();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.gate.add_permits(64);
+    for request in requests {
+        let (response, body) = request.await.expect("no panic");
+        assert_error(
+            &response,
+            &body,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "unknown",
+        );
+    }
+    assert_eq!(store.lookups.load(Ordering::SeqCst), 2, "one more read");
+}
+
+#[tokio::test]
+async fn an_id_not_found_is_remembered_briefly_and_an_arriving_order_is_visible_at_once() {
+    let (app, store, cache) = app(Mode::Up);
+    let (response, _) = get(&app, "/api/order/unknown-2").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let (response, _) = get(&app, "/api/order/unknown-2").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        store.lookups.load(Ordering::SeqCst),
+        1,
+        "the second 404 comes from memory"
+    );
+
+    // Past the negative TTL, the database is asked again.
+    tokio::time::sleep(crate::cache::NEGATIVE_TTL + Duration::from_millis(500)).await;
+    let (response, _) = get(&app, "/api/order/unknown-2").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(store.lookups.load(Ordering::SeqCst), 2, "asked again");
+
+    // Ingest stores the order and caches it: served at once, though just remembered absent.
+    cache.insert("unknown-2", Bytes::from_static(ORDER)).await;
+    let (response, body) = get(&app, "/api/order/unknown-2").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "x-cache"), Some("hit"));
+    assert_eq!(body.as_ref(), ORDER);
+    assert_eq!(store.lookups.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_order_has_a_strong_etag_and_if_none_match_is_304() {
+    let (app, store, _) = app(Mode::Up);
+    let (miss, _) = get(&app, "/api/order/known-1").await;
+    let etag = header(&miss, "etag").expect("an ETag").to_owned();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "strong: {etag}"
+    );
+    assert_eq!(
+        header(&miss, "cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    let (hit, _) = get(&app, "/api/order/known-1").await;
+    assert_eq!(header(&hit, "x-cache"), Some("hit"));
+    assert_eq!(
+        header(&hit, "etag"),
+        Some(&*etag),
+        "the same tag from memory"
+    );
+
+    let weak = format!("W/{etag}");
+    let listed = format!("\"nope\", {etag}");
+    for value in [etag.as_str(), &weak, &listed, "*"] {
+        let (response, body) = get_if_none_match(&app, "/api/order/known-1", value).await;
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{value}");
+        assert!(body.is_empty(), "{value}");
+        assert_eq!(header(&response, "etag"), Some(&*etag), "{value}");
+        assert_eq!(
+            header(&response, "cache-control"),
+            Some("public, max-age=31536000, immutable"),
+            "{value}"
+        );
+        assert_eq!(header(&response, "x-cache"), Some("hit"), "{value}");
+        assert_eq!(header(&response, "content-type"), None, "{value}");
+        assert_security_headers(&response, value);
+    }
+    let (response, body) = get_if_none_match(&app, "/api/order/known-1", "\"other\"").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body.as_ref(), ORDER);
+
+    let mut head = request(Method::HEAD, "/api/order/known-1");
+    head.headers_mut()
+        .insert("if-none-match", etag.parse().expect("a header value"));
+    let (response, _) = send(&app, head).await;
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "HEAD");
+
+    // `*` matches only an order that exists; errors are not cacheable.
+    let (response, body) = get_if_none_match(&app, "/api/order/unknown-2", "*").await;
+    assert_error(
+        &response,
+        &body,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "unknown",
+    );
+    assert_eq!(header(&response, "etag"), None);
+    assert_eq!(header(&response, "cache-control"), None);
+    assert_eq!(store.lookups.load(Ordering::SeqCst), 2, "known-1 read once");
+
+    let (down, _, _) = app_over(
+        Mode::Down,
+        None,
+        OrderCache::new(Duration::from_secs(60), 1 << 20),
+    );
+    let (response, _) = get(&down, "/api/order/known-1").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(header(&response, "etag"), None);
+    assert_eq!(header(&response, "cache-control"), None);
+}
+
+#[tokio::test]
+async fn with_the_cache_off_every_read_is_a_miss_with_the_same_bytes_and_tag() {
+    let (on, _, _) = app(Mode::Up);
+    let (response, _) = get(&on, "/api/order/known-1").await;
+    let etag = header(&response, "etag").expect("an ETag").to_owned();
+
+    let (off, store, _) = app_over(Mode::Up, None, OrderCache::new(Duration::from_secs(60), 0));
+    for _ in 0..3 {
+        let (response, body) = get(&off, "/api/order/known-1").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(header(&response, "x-cache"), Some("miss"));
+        assert_eq!(header(&response, "etag"), Some(&*etag));
+        assert_eq!(body.as_ref(), ORDER);
+    }
+    for _ in 0..2 {
+        let (response, _) = get(&off, "/api/order/unknown-2").await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+    assert_eq!(
+        store.lookups.load(Ordering::SeqCst),
+        5,
+        "nothing remembered"
+    );
+}
+
+impl WarmSource for FakeStore {
+    fn recent_orders(
+        &self,
+        _limit: i64,
+        _max_bytes: u64,
+    ) -> BoxFuture<'_, Result<Vec<(String, Bytes)>, StoreError>> {
+        // The warm-up waits at the gate; lookups in `Mode::Up` do not.
+        let gate = self.gate.clone();
+        Box::pin(async move {
+            let _permit = gate.acquire_owned().await.expect("the gate stays open");
+            Ok(vec![("warm-3".to_owned(), Bytes::from_static(ORDER))])
+        })
+    }
+}
+
+#[tokio::test]
+async fn orders_are_served_while_the_warm_up_is_still_running() {
+    let (app, store, cache) = app(Mode::Up);
+    let warm_up = cache.spawn_warm(store.clone(), 10_000);
+    let finished = warm_up.finished();
+    let (response, body) = get(&app, "/api/order/known-1").await;
+    assert_eq!(response.status(), StatusCode::OK, "served during warm-up");
+    assert_eq!(header(&response, "x-cache"), Some("miss"));
+    assert_eq!(body.as_ref(), ORDER);
+    assert!(!finished.is_finished(), "the warm-up waits at its gate");
+
+    store.gate.add_permits(1);
+    tokio::time::timeout(Duration::from_secs(10), finished.wait())
+        .await
+        .expect("the warm-up finishes");
+    let (response, _) = get(&app, "/api/order/warm-3").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        header(&response, "x-cache"),
+        Some("hit"),
+        "loaded by the warm-up"
+    );
+    assert_eq!(store.lookups.load(Ordering::SeqCst), 1);
 }

@@ -1,12 +1,20 @@
 //! The `orders` table: what saving an order can do under the duplicate policy (the saving
-//! itself is `batch.rs`), and reading orders back as canonical JSON.
+//! itself is `batch.rs`), and reading orders back as canonical JSON, one by one or, for the
+//! HTTP API's misses, the ones that arrive together in one query ([`BatchedLookup`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::TryStreamExt;
 use futures::future::BoxFuture;
+use sqlx::Row;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{OrderLookup, Store, StoreError};
+use crate::cache::WarmSource;
 use crate::metrics::QueryTimer;
-use crate::order::{Order, canonical_json};
+use crate::order::Order;
 
 /// What saving an order did, under the contract's duplicate policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,25 +33,40 @@ impl Store {
     /// One order's canonical JSON, if it is stored.
     pub async fn order_json(&self, uid: &str) -> Result<Option<Bytes>, StoreError> {
         let _timer = QueryTimer::start("order_by_id");
-        let doc: Option<String> =
-            sqlx::query_scalar("SELECT doc::text FROM orders WHERE order_uid = $1")
-                .bind(uid)
-                .fetch_optional(&self.pool)
-                .await?;
-        doc.map(|doc| canonical_from_stored(uid, &doc)).transpose()
+        let row = sqlx::query("SELECT doc::text FROM orders WHERE order_uid = $1")
+            .bind(uid)
+            .fetch_optional(&self.pool)
+            .await?;
+        // The text is read in place from the row's buffer: no copy of it is made.
+        row.map(|row| canonical_from_stored(uid, row.try_get::<&str, _>(0)?))
+            .transpose()
     }
 
-    /// The `limit` most recently stored orders, newest first, as `(order_uid, canonical JSON)`.
-    pub async fn recent_orders(&self, limit: i64) -> Result<Vec<(String, Bytes)>, StoreError> {
+    /// The most recently stored orders, newest first, as `(order_uid, canonical JSON)`: at most
+    /// `limit`, and no more once their JSON adds up to `max_bytes`. Rows are read as they
+    /// arrive, so that memory follows what is kept, not what the table holds.
+    pub async fn recent_orders(
+        &self,
+        limit: i64,
+        max_bytes: u64,
+    ) -> Result<Vec<(String, Bytes)>, StoreError> {
         let _timer = QueryTimer::start("recent_orders");
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT order_uid, doc::text FROM orders ORDER BY seq DESC LIMIT $1")
+        let mut rows =
+            sqlx::query("SELECT order_uid, doc::text FROM orders ORDER BY seq DESC LIMIT $1")
                 .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.into_iter()
-            .map(|(uid, doc)| canonical_from_stored(&uid, &doc).map(|json| (uid, json)))
-            .collect()
+                .fetch(&self.pool);
+        let mut orders = Vec::new();
+        let mut bytes = 0u64;
+        while bytes < max_bytes {
+            let Some(row) = rows.try_next().await? else {
+                break;
+            };
+            let uid: String = row.try_get(0)?;
+            let json = canonical_from_stored(&uid, row.try_get::<&str, _>(1)?)?;
+            bytes += json.len() as u64;
+            orders.push((uid, json));
+        }
+        Ok(orders)
     }
 }
 
@@ -54,13 +77,143 @@ impl OrderLookup for Store {
     }
 }
 
-/// JSONB keeps its own key order; the API's bytes come from the typed order.
+/// The most ids one batched query looks up.
+const MAX_BATCH: usize = 256;
+
+/// How many batched queries run at once (the pool has more connections, for ingest).
+const PARALLEL_BATCHES: usize = 4;
+
+/// How many lookups may wait for a batch before `find` waits to queue.
+const QUEUE: usize = 4096;
+
+/// A lookup waiting for its batch: the id, and where its answer goes (`Err`: the batch failed,
+/// the caller asks on its own).
+type Waiting = (String, oneshot::Sender<Result<Option<Bytes>, ()>>);
+
+/// Looks orders up by id, the lookups that arrive while others run gathered into one
+/// `WHERE order_uid = ANY($1)` query: under many concurrent misses, one round trip to
+/// PostgreSQL serves many requests. A batch that fails is not shared: each of its requests
+/// then asks on its own, so that each gets its own answer or error.
+#[derive(Clone)]
+pub struct BatchedLookup {
+    /// Where lookups queue for the batching task.
+    queue: mpsc::Sender<Waiting>,
+    /// For lookups on their own.
+    store: Store,
+}
+
+impl BatchedLookup {
+    /// Starts the batching task on the current runtime; it ends when the last clone is gone.
+    pub fn spawn(store: Store) -> Self {
+        let (queue, waiting) = mpsc::channel(QUEUE);
+        tokio::spawn(run_batches(store.clone(), waiting));
+        Self { queue, store }
+    }
+}
+
+impl OrderLookup for BatchedLookup {
+    fn find(&self, uid: &str) -> BoxFuture<'_, Result<Option<Bytes>, StoreError>> {
+        let uid = uid.to_owned();
+        Box::pin(async move {
+            let (answer, answered) = oneshot::channel();
+            if self.queue.send((uid.clone(), answer)).await.is_ok() {
+                if let Ok(Ok(found)) = answered.await {
+                    return Ok(found);
+                }
+            }
+            self.store.order_json(&uid).await
+        })
+    }
+}
+
+/// Takes what is queued (up to [`MAX_BATCH`]) whenever a query slot is free, and runs it.
+async fn run_batches(store: Store, mut waiting: mpsc::Receiver<Waiting>) {
+    let slots = Arc::new(Semaphore::new(PARALLEL_BATCHES));
+    while let Some(first) = waiting.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        // Whatever arrived while waiting for the slot joins this batch.
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match waiting.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let store = store.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            answer_batch(&store, batch).await;
+        });
+    }
+}
+
+/// Looks a batch up in one query and answers each of its lookups.
+async fn answer_batch(store: &Store, batch: Vec<Waiting>) {
+    let ids: Vec<&str> = batch.iter().map(|(uid, _)| uid.as_str()).collect();
+    let found = store.orders_json(&ids).await;
+    for (uid, answer) in batch {
+        let result = match &found {
+            Ok(found) => match found.get(uid.as_str()) {
+                Some(Ok(json)) => Ok(Some(json.clone())),
+                // A stored order that does not decode: its request reports it on its own.
+                Some(Err(())) => Err(()),
+                None => Ok(None),
+            },
+            Err(_) => Err(()),
+        };
+        // The request may have gone (timed out, client left): nothing to do.
+        let _ = answer.send(result);
+    }
+}
+
+impl Store {
+    /// The canonical JSON of each of `uids` that is stored, in one query (`Err(())` for a
+    /// stored document that does not decode).
+    pub async fn orders_json(
+        &self,
+        uids: &[&str],
+    ) -> Result<HashMap<String, Result<Bytes, ()>>, StoreError> {
+        let _timer = QueryTimer::start("orders_by_ids");
+        let rows = sqlx::query("SELECT order_uid, doc::text FROM orders WHERE order_uid = ANY($1)")
+            .bind(uids)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let uid: String = row.try_get(0)?;
+                let json = canonical_from_stored(&uid, row.try_get::<&str, _>(1)?).map_err(|_| ());
+                Ok((uid, json))
+            })
+            .collect()
+    }
+}
+
+impl WarmSource for Store {
+    fn recent_orders(
+        &self,
+        limit: i64,
+        max_bytes: u64,
+    ) -> BoxFuture<'_, Result<Vec<(String, Bytes)>, StoreError>> {
+        Box::pin(Store::recent_orders(self, limit, max_bytes))
+    }
+}
+
+/// The API's bytes come from the typed order: JSONB keeps its keys in its own order (shortest
+/// first), not the contract's, so the stored text cannot be served as it is. Decoding also
+/// checks that the stored document is still an order. The JSON is written into a buffer of
+/// the stored text's size, which is always enough (JSONB's text adds a space after each
+/// `:` and `,`), so that it is not reallocated while it grows.
 fn canonical_from_stored(uid: &str, doc: &str) -> Result<Bytes, StoreError> {
-    let order: Order = serde_json::from_str(doc).map_err(|e| StoreError::Corrupt {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt {
         uid: uid.to_owned(),
         reason: e.to_string(),
-    })?;
-    Ok(canonical_json(&order))
+    };
+    let order: Order = serde_json::from_str(doc).map_err(corrupt)?;
+    let mut json = Vec::with_capacity(doc.len());
+    serde_json::to_writer(&mut json, &order).map_err(corrupt)?;
+    Ok(Bytes::from(json))
 }
 
 /// One order in a list: what a person needs to recognise it, not the whole document.

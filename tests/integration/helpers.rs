@@ -115,8 +115,11 @@ impl TestApp {
         require_services(&args).await;
         let app = Application::build(&args).await.expect("the service builds");
         let base = format!("http://{}", app.addr());
+        let warmed = app.warmed();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        // The service answers before its cache is warm; tests start from a warm one.
+        warmed.wait().await;
         let store =
             Store::connect_lazy(&args.database.database_url, Duration::from_secs(5)).expect("pool");
         let producer = producer(&args.kafka);

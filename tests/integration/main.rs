@@ -1,5 +1,6 @@
 //! Integration tests against the real PostgreSQL and the real Kafka-protocol broker.
 
+mod cache;
 mod flow;
 mod helpers;
 mod hostile;
