@@ -9,6 +9,11 @@ use order_service::startup::Application;
 use order_service::store::Store;
 use order_service::{replay, send, shutdown, telemetry};
 
+/// mimalloc: faster than glibc's allocator for the many small, short-lived allocations of
+/// serving HTTP (measured in docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     if let Err(error) = dotenvy::dotenv()

@@ -7,7 +7,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 
-use super::AppState;
+use super::SharedState;
 use super::error::ApiError;
 use crate::store::orders::OrderSummary;
 use crate::store::rejected::RejectedSummary;
@@ -53,7 +53,7 @@ pub fn checked_limit(params: Result<Query<ListParams>, QueryRejection>) -> Resul
     )
 )]
 pub async fn list_orders(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<Vec<OrderSummary>>, ApiError> {
     let limit = checked_limit(params)?;
@@ -73,7 +73,7 @@ pub async fn list_orders(
     )
 )]
 pub async fn list_rejected(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<Vec<RejectedSummary>>, ApiError> {
     let limit = checked_limit(params)?;

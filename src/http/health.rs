@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
+use super::SharedState;
 use super::error::ErrorBody;
 use crate::kafka::ConsumerStatus;
 use crate::store::{Store, StoreError};
@@ -140,7 +140,7 @@ pub async fn live() -> &'static str {
         (status = 503, description = "Not ready: the failing check is named", body = NotReadyBody)
     )
 )]
-pub async fn ready(State(state): State<AppState>) -> Response {
+pub async fn ready(State(state): State<SharedState>) -> Response {
     let body = check(&state.readiness).await;
     let status = match body.status {
         ReadyStatus::Ready => StatusCode::OK,

@@ -80,6 +80,10 @@ pub struct AppState {
     pub shutdown: tokio_util::sync::CancellationToken,
 }
 
+/// The state as the handlers get it: one reference count to clone per request, however many
+/// parts the state has.
+pub type SharedState = Arc<AppState>;
+
 #[cfg(test)]
 impl AppState {
     /// A state for handler tests: `store` answers lookups and pings, the cache is empty, the
@@ -184,7 +188,7 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .route("/api/rejected", get(browse::list_rejected))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NoRoute })
-        .with_state(state)
+        .with_state(Arc::new(state))
         .layer(layers)
 }
 

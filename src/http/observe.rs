@@ -11,16 +11,17 @@
 //! Request ids come from tower-http's request-id layers with [`RandomRequestId`]: an incoming
 //! `x-request-id` is kept, a missing one generated, and either is returned on the response.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::RwLock;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::MatchedPath;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
-use metrics::SharedString;
+use metrics::{Counter, Histogram, SharedString};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use tower_http::request_id::{MakeRequestId, RequestId};
@@ -145,21 +146,7 @@ where
             }
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let status_label = status_label(status);
-        metrics::counter!(
-            names::HTTP_REQUESTS,
-            "route" => *this.route,
-            "method" => *this.method,
-            "status" => status_label.clone()
-        )
-        .increment(1);
-        metrics::histogram!(
-            names::HTTP_REQUEST_DURATION,
-            "route" => *this.route,
-            "method" => *this.method,
-            "status" => status_label
-        )
-        .record(latency.as_secs_f64());
+        record_request(this.route, this.method, status, latency);
         tracing::info!(
             target: "access",
             status = status.as_u16(),
@@ -172,9 +159,14 @@ where
 
 /// Counts a `GET /api/order` answer as a cache hit or miss by its `x-cache` header.
 fn count_cache_answer(x_cache: Option<&HeaderValue>) {
+    thread_local! {
+        /// This thread's handles of `cache_hits_total` and `cache_misses_total`.
+        static CACHE_ANSWERS: (Counter, Counter) =
+            (metrics::counter!(names::CACHE_HITS), metrics::counter!(names::CACHE_MISSES));
+    }
     match x_cache.map(HeaderValue::as_bytes) {
-        Some(b"hit") => metrics::counter!(names::CACHE_HITS).increment(1),
-        Some(b"miss") => metrics::counter!(names::CACHE_MISSES).increment(1),
+        Some(b"hit") => CACHE_ANSWERS.with(|(hits, _)| hits.increment(1)),
+        Some(b"miss") => CACHE_ANSWERS.with(|(_, misses)| misses.increment(1)),
         _ => {}
     }
 }
@@ -183,11 +175,66 @@ fn count_cache_answer(x_cache: Option<&HeaderValue>) {
 /// Bounded by the router's routes: a matched path is a template, never a raw path.
 static ROUTES: RwLock<Option<HashSet<&'static str>>> = RwLock::new(None);
 
+thread_local! {
+    /// This thread's copy of [`ROUTES`]: after a thread's first request to a route, finding its
+    /// label touches no lock shared with the other threads.
+    static LOCAL_ROUTES: RefCell<HashSet<&'static str>> = RefCell::new(HashSet::new());
+
+    /// This thread's handles of the HTTP metrics, by route, method and status: a request
+    /// records into them without building a metric key or looking it up in the registry.
+    static HTTP_METRICS: RefCell<HashMap<(&'static str, &'static str, u16), (Counter, Histogram)>> =
+        RefCell::new(HashMap::new());
+}
+
+/// Records one answered request in `http_requests_total` and `http_request_duration_seconds`.
+fn record_request(
+    route: &'static str,
+    method: &'static str,
+    status: StatusCode,
+    latency: Duration,
+) {
+    HTTP_METRICS.with_borrow_mut(|handles| {
+        let (requests, duration) = handles
+            .entry((route, method, status.as_u16()))
+            .or_insert_with(|| {
+                let status = status_label(status);
+                (
+                    metrics::counter!(
+                        names::HTTP_REQUESTS,
+                        "route" => route,
+                        "method" => method,
+                        "status" => status.clone()
+                    ),
+                    metrics::histogram!(
+                        names::HTTP_REQUEST_DURATION,
+                        "route" => route,
+                        "method" => method,
+                        "status" => status
+                    ),
+                )
+            });
+        requests.increment(1);
+        duration.record(latency.as_secs_f64());
+    });
+}
+
 /// The `route` label of a request: its matched route template, or [`UNMATCHED_ROUTE`].
 pub fn route_label(matched: Option<&str>) -> &'static str {
     let Some(template) = matched else {
         return UNMATCHED_ROUTE;
     };
+    LOCAL_ROUTES.with_borrow_mut(|local| {
+        if let Some(known) = local.get(template) {
+            return *known;
+        }
+        let known = intern_route(template);
+        local.insert(known);
+        known
+    })
+}
+
+/// `template` as a `&'static str`, leaked at most once per process.
+fn intern_route(template: &str) -> &'static str {
     if let Some(known) = ROUTES
         .read()
         .unwrap_or_else(|e| e.into_inner())

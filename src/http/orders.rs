@@ -8,7 +8,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-use super::AppState;
+use super::SharedState;
 use super::error::ApiError;
 use crate::cache::{CachedOrder, Source};
 use crate::order::rules::is_valid_order_uid;
@@ -45,7 +45,7 @@ const RESPONSE_HEADERS: usize = 12;
     )
 )]
 pub async fn get_order(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     uid: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
+use super::SharedState;
 use crate::metrics::names;
 
 /// The content type of Prometheus's text format.
@@ -20,7 +20,7 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
         (status = 200, description = "Every metric in the Prometheus text format (version 0.0.4)", body = String, content_type = "text/plain")
     )
 )]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(state): State<SharedState>) -> Response {
     metrics::gauge!(names::CACHE_ENTRIES).set(state.cache.entry_count().await as f64);
     metrics::gauge!(names::CACHE_BYTES).set(state.cache.weighted_size().await as f64);
     let body = crate::metrics::install().render();

@@ -20,7 +20,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::AppState;
+use super::SharedState;
 use super::error::ApiError;
 
 /// How often an idle stream sends a keep-alive comment.
@@ -43,7 +43,7 @@ pub const MAX_LISTENERS: usize = 256;
     )
 )]
 pub async fn order_stream(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     if state.events.listeners() >= MAX_LISTENERS {
         return Err(ApiError::Overloaded);
@@ -53,7 +53,7 @@ pub async fn order_stream(
         .retry(RECONNECT)
         .comment("new orders follow");
     let events = futures::stream::unfold(
-        (Some(first), receiver, state.shutdown),
+        (Some(first), receiver, state.shutdown.clone()),
         |(first, mut receiver, shutdown)| async move {
             if let Some(first) = first {
                 return Some((Ok(first), (None, receiver, shutdown)));
