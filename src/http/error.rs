@@ -148,13 +148,20 @@ impl From<&StoreError> for ApiError {
     fn from(error: &StoreError) -> Self {
         match error {
             StoreError::Unavailable(_) => {
-                tracing::warn!(%error, "order lookup failed: database unavailable");
+                tracing::warn!(%error, "database read failed: database unavailable");
                 Self::Unavailable
             }
             StoreError::Query(_) | StoreError::Corrupt { .. } => {
-                tracing::error!(%error, "order lookup failed");
+                tracing::error!(%error, "database read failed");
                 Self::Internal
             }
+            // Logged once, where the batch failed; each waiting request only answers it.
+            StoreError::Shared(shared) => match **shared {
+                StoreError::Unavailable(_) => Self::Unavailable,
+                StoreError::Shared(_) | StoreError::Query(_) | StoreError::Corrupt { .. } => {
+                    Self::Internal
+                }
+            },
         }
     }
 }

@@ -27,6 +27,10 @@ pub enum StoreError {
     /// The database answered with an error.
     #[error("database error: {0}")]
     Query(#[source] sqlx::Error),
+    /// The failure of one batched read, shared by every lookup that waited for it (see
+    /// [`orders::BatchedLookup`]).
+    #[error("{0}")]
+    Shared(std::sync::Arc<StoreError>),
     /// A stored order that does not decode as an [`crate::order::Order`].
     #[error("stored order {uid} does not decode: {reason}")]
     Corrupt {

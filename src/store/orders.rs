@@ -86,14 +86,18 @@ const PARALLEL_BATCHES: usize = 4;
 /// How many lookups may wait for a batch before `find` waits to queue.
 const QUEUE: usize = 4096;
 
-/// A lookup waiting for its batch: the id, and where its answer goes (`Err`: the batch failed,
-/// the caller asks on its own).
-type Waiting = (String, oneshot::Sender<Result<Option<Bytes>, ()>>);
+/// What a lookup gets from its batch: the order's JSON or `None`; the batch's failure, shared;
+/// or `Err(None)` for a stored order that does not decode (its request reads it again on its
+/// own, to report it with its own error).
+type BatchAnswer = Result<Option<Bytes>, Option<Arc<StoreError>>>;
+
+/// A lookup waiting for its batch: the id, and where its answer goes.
+type Waiting = (String, oneshot::Sender<BatchAnswer>);
 
 /// Looks orders up by id, the lookups that arrive while others run gathered into one
 /// `WHERE order_uid = ANY($1)` query: under many concurrent misses, one round trip to
-/// PostgreSQL serves many requests. A batch that fails is not shared: each of its requests
-/// then asks on its own, so that each gets its own answer or error.
+/// PostgreSQL serves many requests. A batch that fails fails every lookup in it with the same
+/// error (logged once), so that an outage does not double the queries.
 #[derive(Clone)]
 pub struct BatchedLookup {
     /// Where lookups queue for the batching task.
@@ -117,8 +121,11 @@ impl OrderLookup for BatchedLookup {
         Box::pin(async move {
             let (answer, answered) = oneshot::channel();
             if self.queue.send((uid.clone(), answer)).await.is_ok() {
-                if let Ok(Ok(found)) = answered.await {
-                    return Ok(found);
+                match answered.await {
+                    Ok(Ok(found)) => return Ok(found),
+                    Ok(Err(Some(shared))) => return Err(StoreError::Shared(shared)),
+                    // Not decodable, or the batching task is gone: ask on our own.
+                    Ok(Err(None)) | Err(_) => {}
                 }
             }
             self.store.order_json(&uid).await
@@ -152,16 +159,19 @@ async fn run_batches(store: Store, mut waiting: mpsc::Receiver<Waiting>) {
 /// Looks a batch up in one query and answers each of its lookups.
 async fn answer_batch(store: &Store, batch: Vec<Waiting>) {
     let ids: Vec<&str> = batch.iter().map(|(uid, _)| uid.as_str()).collect();
-    let found = store.orders_json(&ids).await;
+    let found = store.orders_json(&ids).await.map_err(|error| {
+        tracing::warn!(%error, lookups = ids.len(), "batched order read failed");
+        Arc::new(error)
+    });
     for (uid, answer) in batch {
         let result = match &found {
             Ok(found) => match found.get(uid.as_str()) {
                 Some(Ok(json)) => Ok(Some(json.clone())),
                 // A stored order that does not decode: its request reports it on its own.
-                Some(Err(())) => Err(()),
+                Some(Err(())) => Err(None),
                 None => Ok(None),
             },
-            Err(_) => Err(()),
+            Err(shared) => Err(Some(shared.clone())),
         };
         // The request may have gone (timed out, client left): nothing to do.
         let _ = answer.send(result);
@@ -353,8 +363,8 @@ impl RecentLists for Store {
 }
 
 #[cfg(test)]
-mod summary_tests {
-    use super::OrderSummary;
+mod tests {
+    use super::{BatchedLookup, OrderLookup, OrderSummary, Store, StoreError};
 
     const SAMPLE: &str = include_str!("../../tests/fixtures/sample-order.json");
 
@@ -385,5 +395,28 @@ mod summary_tests {
             OrderSummary::from_json(b"{\"order_uid\":1}", "t".to_owned()),
             None
         );
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_fails_each_of_its_lookups_with_the_shared_error() {
+        // Nothing listens on port 1: every connection attempt fails at once.
+        let store = Store::connect_lazy(
+            "postgres://postgres@127.0.0.1:1/none",
+            std::time::Duration::from_millis(300),
+        )
+        .expect("a lazy pool");
+        let lookup = BatchedLookup::spawn(store);
+        let lookups = (0..8).map(|i| {
+            let lookup = lookup.clone();
+            async move { lookup.find(&format!("order-{i}")).await }
+        });
+        for result in futures::future::join_all(lookups).await {
+            match result {
+                Err(StoreError::Shared(shared)) => {
+                    assert!(matches!(*shared, StoreError::Unavailable(_)), "{shared}");
+                }
+                other => panic!("expected the batch's shared error, got {other:?}"),
+            }
+        }
     }
 }
