@@ -175,6 +175,9 @@ fn count_cache_answer(x_cache: Option<&HeaderValue>) {
 /// Bounded by the router's routes: a matched path is a template, never a raw path.
 static ROUTES: RwLock<Option<HashSet<&'static str>>> = RwLock::new(None);
 
+/// The HTTP metrics' handles by route, method and status.
+type HttpHandles = HashMap<(&'static str, &'static str, u16), (Counter, Histogram)>;
+
 thread_local! {
     /// This thread's copy of [`ROUTES`]: after a thread's first request to a route, finding its
     /// label touches no lock shared with the other threads.
@@ -182,8 +185,7 @@ thread_local! {
 
     /// This thread's handles of the HTTP metrics, by route, method and status: a request
     /// records into them without building a metric key or looking it up in the registry.
-    static HTTP_METRICS: RefCell<HashMap<(&'static str, &'static str, u16), (Counter, Histogram)>> =
-        RefCell::new(HashMap::new());
+    static HTTP_METRICS: RefCell<HttpHandles> = RefCell::new(HashMap::new());
 }
 
 /// Records one answered request in `http_requests_total` and `http_request_duration_seconds`.
