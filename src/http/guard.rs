@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, Request};
 use tower::filter::Predicate;
 
 use super::error::ApiError;
-use super::observe::X_REQUEST_ID;
+use super::observe::{MAX_REQUEST_ID_LEN, X_REQUEST_ID};
 
 /// A [`Predicate`] for [`tower::filter::Filter`]: passes a request on unchanged or refuses it
 /// with an [`ApiError`].
@@ -46,14 +46,12 @@ impl<B> Predicate<Request<B>> for RequestGuard {
     }
 }
 
-/// The longest `x-request-id` value left out of the header limit.
-const MAX_UNCOUNTED_REQUEST_ID: usize = 64;
-
-/// A request id of at most [`MAX_UNCOUNTED_REQUEST_ID`] bytes is left out of the header limit:
+/// A request id of at most [`MAX_REQUEST_ID_LEN`] bytes is left out of the header limit:
 /// the service adds one (32 bytes) to a request that has none before this guard runs, and that
-/// must not push a request at the limit over it. A longer one counts in full.
+/// must not push a request at the limit over it (a longer or odd one was already replaced by
+/// [`super::observe::drop_unfit_request_id`]).
 fn is_short_request_id(name: &HeaderName, value: &HeaderValue) -> bool {
-    *name == X_REQUEST_ID && value.len() <= MAX_UNCOUNTED_REQUEST_ID
+    *name == X_REQUEST_ID && value.len() <= MAX_REQUEST_ID_LEN
 }
 
 /// Whether `target` holds a control character (C0 or DEL), raw or percent-encoded once.

@@ -47,6 +47,28 @@ impl MakeRequestId for RandomRequestId {
     }
 }
 
+/// The longest client-chosen request id kept; a longer one is replaced by a generated id.
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Removes a client's `x-request-id` that is empty, longer than [`MAX_REQUEST_ID_LEN`] bytes,
+/// or holds anything but `A-Z a-z 0-9 . _ - :`, so that a generated one takes its place: the
+/// id goes into every log line of the request and back to the client, and a client must not
+/// be able to write arbitrary text there.
+pub fn drop_unfit_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let unfit = request.headers().get(X_REQUEST_ID).is_some_and(|id| {
+        let id = id.as_bytes();
+        id.is_empty()
+            || id.len() > MAX_REQUEST_ID_LEN
+            || !id
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
+    });
+    if unfit {
+        request.headers_mut().remove(X_REQUEST_ID);
+    }
+    request
+}
+
 /// The layer of [`Observe`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ObserveLayer;
@@ -322,6 +344,25 @@ mod tests {
     fn statuses_label_as_their_number() {
         assert_eq!(&*status_label(StatusCode::OK), "200");
         assert_eq!(&*status_label(StatusCode::IM_A_TEAPOT), "418");
+    }
+
+    #[test]
+    fn only_a_short_plain_request_id_is_kept() {
+        let with_id = |id: &str| {
+            let request = Request::builder()
+                .header(X_REQUEST_ID, id)
+                .body(())
+                .expect("a request");
+            drop_unfit_request_id(request)
+                .headers()
+                .get(X_REQUEST_ID)
+                .map(|id| id.to_str().expect("ASCII").to_owned())
+        };
+        assert_eq!(with_id("abc-123_x.y:z").as_deref(), Some("abc-123_x.y:z"));
+        assert_eq!(with_id(&"a".repeat(64)).as_deref(), Some(&*"a".repeat(64)));
+        for unfit in ["", "has space", "quote\"", "<script>", &"a".repeat(65)] {
+            assert_eq!(with_id(unfit), None, "{unfit:?} must be dropped");
+        }
     }
 
     #[test]
