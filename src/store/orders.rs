@@ -329,6 +329,7 @@ impl Store {
     /// The `limit` most recently stored orders, newest first, as summaries read from the JSONB
     /// document (no whole document leaves the database).
     pub async fn order_summaries(&self, limit: i64) -> Result<Vec<OrderSummary>, StoreError> {
+        let _timer = QueryTimer::start("order_summaries");
         Ok(sqlx::query_as(
             r#"SELECT order_uid,
                       doc->>'track_number' AS track_number,

@@ -2,6 +2,7 @@
 //! its raw bytes and the reason.
 
 use super::{Store, StoreError};
+use crate::metrics::QueryTimer;
 use crate::order::Rejection;
 
 /// Where a message came from, and its raw bytes.
@@ -240,6 +241,7 @@ impl Store {
     /// The `limit` most recent rejections, newest first, with a preview of each payload; only
     /// the payload's first bytes leave the database.
     pub async fn rejected_summaries(&self, limit: i64) -> Result<Vec<RejectedSummary>, StoreError> {
+        let _timer = QueryTimer::start("rejected_summaries");
         let head_bytes = i32::try_from(PREVIEW_CHARS * 4).unwrap_or(i32::MAX);
         let rows: Vec<RejectedSummaryRow> = sqlx::query_as(
             r#"SELECT id, topic, "partition" AS partition, "offset" AS offset, reason_code,
