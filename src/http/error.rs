@@ -65,7 +65,7 @@ pub enum ApiError {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorBody {
-    /// Stable machine code: `invalid_id`, `invalid_target`, `not_found`, `no_route`,
+    /// Stable machine code: `invalid_id`, `invalid_limit`, `invalid_target`, `not_found`, `no_route`,
     /// `method_not_allowed`, `headers_too_large`, `unavailable`, `timeout`, `overloaded` or
     /// `internal`.
     #[schema(example = "not_found")]
