@@ -20,6 +20,8 @@
 # Environment: N (100000), HOT (10000), SEED (42), DURATION (10s), THREADS (2),
 # CONNECTIONS (64), RATE (10000), KAFKA_BROKERS, PGURL (server URL).
 set -euo pipefail
+# A failing command inside $(...) stops the script too, not only a failing plain command.
+shopt -s inherit_errexit
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 N=${N:-100000}
@@ -279,8 +281,10 @@ for _ in 1 2; do
     hit_rps=$(max "$hit_rps" "$(run_wrk hit "$base" "$work/hot.txt")")
     nginx_rps=$(max "$nginx_rps" "$(run_wrk nginx "$nginx_base" "$work/hot.txt")")
 done
-read -r hit_p50 hit_p99 hit_oha_rps <<< "$(run_oha hit "$base" "$work/hot.txt")"
-read -r nginx_p50 nginx_p99 nginx_oha_rps <<< "$(run_oha nginx "$nginx_base" "$work/hot.txt")"
+out=$(run_oha hit "$base" "$work/hot.txt")
+read -r hit_p50 hit_p99 hit_oha_rps <<< "$out"
+out=$(run_oha nginx "$nginx_base" "$work/hot.txt")
+read -r nginx_p50 nginx_p99 nginx_oha_rps <<< "$out"
 kill "$nginx_pid"; wait "$nginx_pid" 2>/dev/null || true; nginx_pid=""
 rss_end=$(rss_kib "$serve_pid")
 stop_serve
@@ -288,7 +292,8 @@ stop_serve
 # 4b. Misses: the cache off, every request reads PostgreSQL.
 start_serve 0
 miss_rps=$(run_wrk miss "$base" "$work/ids.txt")
-read -r miss_p50 miss_p99 miss_oha_rps <<< "$(run_oha miss "$base" "$work/ids.txt")"
+out=$(run_oha miss "$base" "$work/ids.txt")
+read -r miss_p50 miss_p99 miss_oha_rps <<< "$out"
 stop_serve
 
 
