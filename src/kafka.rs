@@ -49,6 +49,9 @@ pub struct ConsumerStatus {
     assigned: AtomicUsize,
     /// The assigned partitions, as `(topic, partition)`.
     partitions: Mutex<Vec<(String, i32)>>,
+    /// When the consumer last gave up a non-empty assignment (a rebalance revokes every
+    /// partition before it assigns them anew).
+    revoked_at: Mutex<Option<Instant>>,
 }
 
 impl ConsumerStatus {
@@ -70,8 +73,22 @@ impl ConsumerStatus {
     /// Replaces the assignment with `partitions`.
     pub(crate) fn set_assignment(&self, partitions: Vec<(String, i32)>) {
         let mut current = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        if partitions.is_empty() && !current.is_empty() {
+            *self.revoked_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
         self.assigned.store(partitions.len(), Ordering::Release);
         *current = partitions;
+    }
+
+    /// Whether the consumer held partitions within the last `grace`: with none assigned now,
+    /// a rebalance is under way if it gave some up that recently.
+    pub fn held_partitions_within(&self, grace: Duration) -> bool {
+        self.assigned_partitions() > 0
+            || self
+                .revoked_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some_and(|at| at.elapsed() <= grace)
     }
 
     /// Whether `(topic, partition)` is assigned.

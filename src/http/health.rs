@@ -19,6 +19,11 @@ use super::error::ErrorBody;
 use crate::kafka::ConsumerStatus;
 use crate::store::{Store, StoreError};
 
+/// How long an instance stays ready while a rebalance has taken its partitions away: every
+/// member of the group gives up its partitions at the start of a rebalance, and readiness must
+/// not take every instance out of a load balancer at once for that.
+pub const REBALANCE_GRACE: Duration = Duration::from_secs(30);
+
 /// How long the readiness check waits for `SELECT 1`.
 pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -173,8 +178,13 @@ pub async fn check(readiness: &Readiness) -> ReadyBody {
     let assigned = consumer.assigned_partitions();
     let consumer = if !consumer.is_running() {
         Check::new(false, "consumer not running".to_owned())
+    } else if assigned == 0 && consumer.held_partitions_within(REBALANCE_GRACE) {
+        Check::new(
+            true,
+            "rebalancing: partitions revoked, waiting for the new assignment".to_owned(),
+        )
     } else if assigned == 0 {
-        Check::new(false, "no partitions assigned yet".to_owned())
+        Check::new(false, "no partitions assigned".to_owned())
     } else {
         Check::new(true, format!("{assigned} partitions assigned"))
     };

@@ -773,6 +773,48 @@ async fn ready_needs_the_database_and_an_assigned_running_consumer() {
 }
 
 #[tokio::test]
+async fn a_rebalance_keeps_an_instance_ready_but_an_instance_never_assigned_is_not() {
+    let store = Arc::new(FakeStore {
+        orders: HashMap::new(),
+        mode: Mode::Up,
+        lookups: AtomicUsize::new(0),
+        entered: Arc::new(Semaphore::new(0)),
+        gate: Arc::new(Semaphore::new(0)),
+    });
+    let consumer = Arc::new(ConsumerStatus::default());
+    consumer.set_running(true);
+    let mut state = AppState::for_tests(store);
+    state.readiness.consumer = consumer.clone();
+    let app = router(state);
+
+    let (response, body) = get(&app, "/health/ready").await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "never assigned"
+    );
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        body["checks"]["consumer"]["detail"],
+        "no partitions assigned"
+    );
+
+    consumer.set_assignment(vec![("orders".to_owned(), 0)]);
+    consumer.set_assignment(Vec::new());
+    let (response, body) = get(&app, "/health/ready").await;
+    assert_eq!(response.status(), StatusCode::OK, "revoked a moment ago");
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert!(
+        body["checks"]["consumer"]["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.starts_with("rebalancing")),
+        "{body}"
+    );
+    std::thread::sleep(Duration::from_millis(5));
+    assert!(!consumer.held_partitions_within(Duration::from_millis(1)));
+}
+
+#[tokio::test]
 async fn a_request_id_is_echoed_or_generated() {
     let (app, _, _) = app(Mode::Up);
     let request = Request::get("/health/live")
