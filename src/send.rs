@@ -218,6 +218,15 @@ pub async fn run(args: &SendArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// When message `index` is due at `rate` messages per second from `start`; `None` (send at
+/// once) if that is not a time this clock can hold: a rate that is not a positive number, or
+/// one so small that the wait overflows (the CLI only accepts 0 or at least
+/// [`MIN_RATE`](crate::config::MIN_RATE)).
+fn due_time(start: Instant, index: u64, rate: f64) -> Option<Instant> {
+    let offset = Duration::try_from_secs_f64(index as f64 / rate).ok()?;
+    start.checked_add(offset)
+}
+
 /// Produces `messages` to `topic`, at most [`IN_FLIGHT`] waiting for their acknowledgement,
 /// message `i` not before `i / rate` seconds from the start. Writes the id of each delivered
 /// valid order to `out` and reports each failed delivery on standard error.
@@ -235,7 +244,7 @@ pub async fn produce(
     let mut index: u64 = 0;
     let mut next = messages.next().transpose()?;
     loop {
-        let due = rate.map(|rate| start + Duration::from_secs_f64(index as f64 / rate));
+        let due = rate.and_then(|rate| due_time(start, index, rate));
         let can_send = next.is_some() && in_flight.len() < IN_FLIGHT;
         tokio::select! {
             biased;
@@ -347,6 +356,21 @@ mod tests {
             .collect();
         let messages: Vec<_> = fake_messages(5, Some(9), 0.0).collect();
         assert_eq!(messages, orders);
+    }
+
+    #[test]
+    fn a_due_time_that_cannot_be_held_does_not_panic() {
+        let start = Instant::now();
+        assert_eq!(
+            due_time(start, 10, 4.0),
+            Some(start + Duration::from_millis(2500))
+        );
+        assert_eq!(due_time(start, 0, 1e-300), Some(start), "0 / rate is 0");
+        for rate in [1e-300, 0.0, -1.0, f64::NAN] {
+            assert_eq!(due_time(start, 1, rate), None, "{rate}");
+        }
+        // 2^63 seconds: a Duration, but beyond the clock.
+        assert_eq!(due_time(start, u64::MAX, 2.0), None);
     }
 
     #[test]
