@@ -54,18 +54,30 @@ pub fn fake_messages(count: u64, seed: Option<u64>, invalid_ratio: f64) -> Mix<S
 }
 
 /// The message for one line of a `--file`: the line as it is; its key the `order_uid` of the
-/// JSON object it holds, if any; and a valid order only if the contract accepts it.
+/// JSON object it holds, if any; and a valid order only if the contract accepts it. A valid
+/// line is parsed once; only a line the contract refuses is parsed again, as any JSON, to
+/// find an `order_uid` for its key.
 pub fn line_message(line: Vec<u8>) -> Message {
-    let key = serde_json::from_slice::<Value>(&line)
-        .ok()
-        .and_then(|doc| doc.get("order_uid")?.as_str().map(str::to_owned));
-    let order_uid = decode(Some(&line)).ok().map(|order| order.order_uid);
+    let (key, order_uid) = match decode(Some(&line)) {
+        Ok(order) => (Some(order.order_uid.clone()), Some(order.order_uid)),
+        Err(_) => (
+            serde_json::from_slice::<Value>(&line)
+                .ok()
+                .and_then(|doc| doc.get("order_uid")?.as_str().map(str::to_owned)),
+            None,
+        ),
+    };
     Message {
         key,
         value: line,
         order_uid,
         bad: None,
     }
+}
+
+/// Whether a line (without its line end) holds nothing but white space.
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
 }
 
 /// The non-empty lines of `reader` as messages, without their line ends.
@@ -75,7 +87,7 @@ fn lines(reader: impl BufRead + Send) -> impl Iterator<Item = anyhow::Result<Mes
             if line.last() == Some(&b'\r') {
                 line.pop();
             }
-            (!line.iter().all(u8::is_ascii_whitespace)).then(|| Ok(line_message(line)))
+            (!is_blank(&line)).then(|| Ok(line_message(line)))
         }
         Err(error) => Some(Err(error).context("cannot read the file")),
     })
@@ -93,18 +105,26 @@ fn file_messages(
     Ok(Box::new(lines(BufReader::new(file))))
 }
 
-/// How many messages `--file` holds, if it is a file that can be read twice.
+/// How many messages `--file` holds (its non-blank lines, not parsed), if it is a file that
+/// can be read twice.
 fn count_lines(path: &Path) -> Option<u64> {
     if path == Path::new("-") {
         return None;
     }
     let file = std::fs::File::open(path).ok()?;
+    count_non_blank(BufReader::new(file)).ok()
+}
+
+/// How many lines of `reader` are not blank: the messages [`lines`] gives, without parsing
+/// them.
+fn count_non_blank(reader: impl BufRead) -> std::io::Result<u64> {
     let mut count = 0;
-    for line in lines(BufReader::new(file)) {
-        line.ok()?;
-        count += 1;
+    for line in reader.split(b'\n') {
+        if !is_blank(&line?) {
+            count += 1;
+        }
     }
-    Some(count)
+    Ok(count)
 }
 
 /// Prints `count` fake orders as JSON lines: the documents `send` with the same seed sends.
@@ -347,6 +367,30 @@ mod tests {
             messages[0].order_uid.as_deref(),
             Some(order.order_uid.as_str())
         );
+    }
+
+    #[test]
+    fn a_valid_line_is_keyed_by_its_decoded_order_uid() {
+        // The contract tolerates a byte-order mark; a plain JSON parse does not, so a key
+        // taken from a second, plain parse would be missing.
+        let order = fake_orders(1, Some(4)).next().expect("an order");
+        let mut line = b"\xEF\xBB\xBF".to_vec();
+        line.extend_from_slice(&canonical_json(&order));
+        let message = line_message(line);
+        assert_eq!(message.order_uid.as_deref(), Some(order.order_uid.as_str()));
+        assert_eq!(message.key, message.order_uid);
+    }
+
+    #[test]
+    fn the_count_is_the_number_of_messages_the_lines_give() {
+        let order = fake_orders(1, Some(3)).next().expect("an order");
+        let mut text = canonical_json(&order).to_vec();
+        text.extend_from_slice(b"\r\n\n \t\r\n\xff bad\nnot json\r\n{}");
+        let counted = count_non_blank(&text[..]).expect("read");
+        assert_eq!(counted, 4);
+        assert_eq!(counted, lines(&text[..]).count() as u64);
+        assert_eq!(count_non_blank(&b""[..]).expect("read"), 0);
+        assert_eq!(count_non_blank(&b"\n\n  \n"[..]).expect("read"), 0);
     }
 
     #[test]
