@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use futures::StreamExt;
-use futures::stream::FuturesOrdered;
+use futures::stream::{BoxStream, FuturesOrdered};
+use futures::{Stream, StreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -93,16 +93,46 @@ fn lines(reader: impl BufRead + Send) -> impl Iterator<Item = anyhow::Result<Mes
     })
 }
 
-/// The messages of `--file` (`-`: standard input).
-fn file_messages(
-    path: &Path,
-) -> anyhow::Result<Box<dyn Iterator<Item = anyhow::Result<Message>> + Send>> {
+/// Messages read ahead of the producer at most.
+const READ_AHEAD: usize = 1024;
+
+/// The messages of `--file` (`-`: standard input), read on a thread of their own.
+async fn file_messages(path: &Path) -> anyhow::Result<BoxStream<'static, anyhow::Result<Message>>> {
     if path == Path::new("-") {
-        return Ok(Box::new(lines(BufReader::new(std::io::stdin()))));
+        return read_messages(BufReader::new(std::io::stdin()));
     }
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    Ok(Box::new(lines(BufReader::new(file))))
+    let file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))?
+        .into_std()
+        .await;
+    read_messages(BufReader::new(file))
+}
+
+/// The messages of [`lines`] of `reader`, read and parsed on a thread of their own (blocking
+/// reads, such as of a slow standard input, must not hold up the runtime) and handed over
+/// through a channel of [`READ_AHEAD`] messages. Reading ends at the first error, which is
+/// the last item, or when the stream is dropped.
+///
+/// A plain thread rather than `spawn_blocking`: a read of standard input cannot be
+/// cancelled, and the runtime waits for its blocking tasks when it shuts down, so a `send`
+/// that stops early would hang until standard input ends.
+fn read_messages(
+    reader: impl BufRead + Send + 'static,
+) -> anyhow::Result<BoxStream<'static, anyhow::Result<Message>>> {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
+    std::thread::Builder::new()
+        .name("send-reader".to_owned())
+        .spawn(move || {
+            for message in lines(reader) {
+                let last = message.is_err();
+                if sender.blocking_send(message).is_err() || last {
+                    break;
+                }
+            }
+        })
+        .context("cannot start the thread that reads the file")?;
+    Ok(futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).boxed())
 }
 
 /// How many messages `--file` holds (its non-blank lines, not parsed), if it is a file that
@@ -199,20 +229,26 @@ pub async fn run(args: &SendArgs) -> anyhow::Result<()> {
         .set("linger.ms", "5")
         .create_with_context(KafkaContext::default())
         .context("cannot create the Kafka producer")?;
-    let (messages, total): (Box<dyn Iterator<Item = anyhow::Result<Message>> + Send>, _) =
-        match &args.file {
-            Some(path) => {
-                let total = std::io::stderr()
-                    .is_terminal()
-                    .then(|| count_lines(path))
-                    .flatten();
-                (file_messages(path)?, total)
-            }
-            None => (
-                Box::new(fake_messages(args.count, args.seed, args.invalid_ratio).map(Ok)),
-                Some(args.count),
-            ),
-        };
+    let (messages, total) = match &args.file {
+        Some(path) => {
+            let total = if std::io::stderr().is_terminal() {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || count_lines(&path))
+                    .await
+                    .ok()
+                    .flatten()
+            } else {
+                None
+            };
+            (file_messages(path).await?, total)
+        }
+        None => (
+            futures::stream::iter(fake_messages(args.count, args.seed, args.invalid_ratio))
+                .map(Ok)
+                .boxed(),
+            Some(args.count),
+        ),
+    };
     let progress = progress_bar(total);
     let rate = Some(args.rate).filter(|rate| *rate > 0.0);
     let mut stdout = std::io::stdout().lock();
@@ -253,7 +289,7 @@ fn due_time(start: Instant, index: u64, rate: f64) -> Option<Instant> {
 pub async fn produce(
     producer: &FutureProducer<KafkaContext>,
     topic: &str,
-    mut messages: impl Iterator<Item = anyhow::Result<Message>>,
+    mut messages: impl Stream<Item = anyhow::Result<Message>> + Unpin,
     rate: Option<f64>,
     progress: &ProgressBar,
     out: &mut impl Write,
@@ -262,7 +298,9 @@ pub async fn produce(
     let mut summary = Summary::default();
     let mut in_flight = FuturesOrdered::new();
     let mut index: u64 = 0;
-    let mut next = messages.next().transpose()?;
+    // The message to send next, taken from `messages` ahead of its time.
+    let mut next = None;
+    let mut ended = false;
     loop {
         let due = rate.and_then(|rate| due_time(start, index, rate));
         let can_send = next.is_some() && in_flight.len() < IN_FLIGHT;
@@ -285,6 +323,10 @@ pub async fn produce(
                     }
                 }
             }
+            item = messages.next(), if next.is_none() && !ended => match item {
+                Some(message) => next = Some(message?),
+                None => ended = true,
+            },
             () = async {
                 if let Some(due) = due {
                     tokio::time::sleep_until(due).await;
@@ -314,7 +356,6 @@ pub async fn produce(
                     (label, valid_uid, delivered)
                 });
                 index += 1;
-                next = messages.next().transpose()?;
             }
             else => break,
         }
@@ -391,6 +432,69 @@ mod tests {
         assert_eq!(counted, lines(&text[..]).count() as u64);
         assert_eq!(count_non_blank(&b""[..]).expect("read"), 0);
         assert_eq!(count_non_blank(&b"\n\n  \n"[..]).expect("read"), 0);
+    }
+
+    /// A reader that hands out the chunks sent to it, blocking until the next one comes, like
+    /// a slow standard input; it ends when the sender is dropped.
+    struct SlowInput(std::sync::mpsc::Receiver<Vec<u8>>);
+
+    impl std::io::Read for SlowInput {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Ok(chunk) = self.0.recv() else {
+                return Ok(0);
+            };
+            assert!(chunk.len() <= buf.len(), "small chunks only");
+            buf[..chunk.len()].copy_from_slice(&chunk);
+            Ok(chunk.len())
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_slow_input_does_not_hold_up_the_runtime() {
+        let (input, chunks) = std::sync::mpsc::channel();
+        let mut messages = read_messages(BufReader::new(SlowInput(chunks))).expect("reader");
+        input
+            .send(b"{\"order_uid\": \"a\"}\n".to_vec())
+            .expect("send");
+        let first = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("the line that came")
+            .expect("a message")
+            .expect("read");
+        assert_eq!(first.key.as_deref(), Some("a"));
+        // The reader now waits for more input; the only runtime thread must stay free.
+        let waited = tokio::time::timeout(Duration::from_millis(50), messages.next()).await;
+        assert!(waited.is_err(), "no message yet, and the timer could fire");
+        input
+            .send(b"{\"order_uid\": \"b\"}".to_vec())
+            .expect("send");
+        drop(input);
+        let rest: Vec<_> = messages.collect().await;
+        assert_eq!(rest.len(), 1);
+        let second = rest.into_iter().next().expect("one").expect("read");
+        assert_eq!(second.key.as_deref(), Some("b"));
+    }
+
+    #[tokio::test]
+    async fn a_read_error_is_the_last_item() {
+        let failing = std::io::Read::chain(&b"{}\n[]\n"[..], FailingRead);
+        let items: Vec<_> = read_messages(BufReader::new(failing))
+            .expect("reader")
+            .collect()
+            .await;
+        assert_eq!(items.len(), 3);
+        assert!(items[..2].iter().all(Result::is_ok));
+        let error = items[2].as_ref().expect_err("the read error");
+        assert!(format!("{error:#}").contains("disk on fire"), "{error:#}");
+    }
+
+    /// A reader that always fails.
+    struct FailingRead;
+
+    impl std::io::Read for FailingRead {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk on fire"))
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! with the reason it was made for; `--file` sends a file's lines; `--rate` paces.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use order_service::generator::BadKind;
@@ -153,6 +154,40 @@ async fn file_sends_each_non_empty_line_as_it_is() {
             .expect("the rejection");
     assert_eq!(code, "malformed_json");
     assert_eq!(key, None, "a line that is not JSON has no key");
+    app.stop_and_drop().await;
+}
+
+#[tokio::test]
+async fn file_dash_sends_the_lines_of_standard_input() {
+    let app = TestApp::spawn().await;
+    let orders: Vec<_> = fake_orders(2, Some(23)).collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_order-service"))
+        .args(["send", "--file", "-"])
+        .env("KAFKA_BROKERS", &app.args.kafka.kafka_brokers)
+        .env("KAFKA_TOPIC", &app.args.kafka.kafka_topic)
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("send starts");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for order in &orders {
+            stdin.write_all(&canonical_json(order)).expect("write");
+            stdin.write_all(b"\n").expect("write");
+        }
+    }
+    let output = child.wait_with_output().expect("send ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("sent 2 (invalid 0), failed 0"), "{stderr}");
+    let mut want: Vec<String> = orders.iter().map(|o| o.order_uid.clone()).collect();
+    want.sort();
+    let mut printed = lines(&output);
+    printed.sort();
+    assert_eq!(printed, want);
+    wait_for_counts(&app, 2, 0).await;
     app.stop_and_drop().await;
 }
 
