@@ -262,8 +262,9 @@ pub async fn run(args: &SendArgs) -> anyhow::Result<()> {
     )
     .await;
     progress.finish_and_clear();
-    let summary = result?;
+    let (summary, stopped) = result;
     eprintln!("{summary}");
+    stopped?;
     if summary.failed > 0 {
         anyhow::bail!(
             "{} of {} orders were not delivered",
@@ -286,6 +287,10 @@ fn due_time(start: Instant, index: u64, rate: f64) -> Option<Instant> {
 /// Produces `messages` to `topic`, at most [`IN_FLIGHT`] waiting for their acknowledgement,
 /// message `i` not before `i / rate` seconds from the start. Writes the id of each delivered
 /// valid order to `out` and reports each failed delivery on standard error.
+///
+/// If taking a message from `messages` or writing to `out` fails, it takes no more messages
+/// but still waits for those in flight and reports them (to `out` only while writing to it
+/// works); it returns the summary of all it sent, with that first error.
 pub async fn produce(
     producer: &FutureProducer<KafkaContext>,
     topic: &str,
@@ -293,7 +298,7 @@ pub async fn produce(
     rate: Option<f64>,
     progress: &ProgressBar,
     out: &mut impl Write,
-) -> anyhow::Result<Summary> {
+) -> (Summary, anyhow::Result<()>) {
     let start = Instant::now();
     let mut summary = Summary::default();
     let mut in_flight = FuturesOrdered::new();
@@ -301,6 +306,9 @@ pub async fn produce(
     // The message to send next, taken from `messages` ahead of its time.
     let mut next = None;
     let mut ended = false;
+    // Why it stopped taking messages early, and whether `out` still works.
+    let mut stopped: Option<anyhow::Error> = None;
+    let mut out_failed = false;
     loop {
         let due = rate.and_then(|rate| due_time(start, index, rate));
         let can_send = next.is_some() && in_flight.len() < IN_FLIGHT;
@@ -312,8 +320,14 @@ pub async fn produce(
                     Ok(()) => {
                         summary.sent += 1;
                         match valid_uid {
-                            Some(uid) => writeln!(out, "{uid}")
-                                .context("cannot write to standard output")?,
+                            Some(uid) if !out_failed => {
+                                if let Err(error) = writeln!(out, "{uid}") {
+                                    out_failed = true;
+                                    let error = anyhow::Error::new(error).context("cannot write to standard output");
+                                    stop(&mut stopped, &mut next, &mut ended, error);
+                                }
+                            }
+                            Some(_) => {}
                             None => summary.invalid += 1,
                         }
                     }
@@ -324,7 +338,8 @@ pub async fn produce(
                 }
             }
             item = messages.next(), if next.is_none() && !ended => match item {
-                Some(message) => next = Some(message?),
+                Some(Ok(message)) => next = Some(message),
+                Some(Err(error)) => stop(&mut stopped, &mut next, &mut ended, error),
                 None => ended = true,
             },
             () = async {
@@ -360,9 +375,24 @@ pub async fn produce(
             else => break,
         }
     }
-    out.flush().context("cannot write to standard output")?;
+    if !out_failed && let Err(error) = out.flush() {
+        let error = anyhow::Error::new(error).context("cannot write to standard output");
+        stop(&mut stopped, &mut next, &mut ended, error);
+    }
     summary.elapsed = start.elapsed();
-    Ok(summary)
+    (summary, stopped.map_or(Ok(()), Err))
+}
+
+/// Stops [`produce`] taking messages, for `error` (kept if it is the first).
+fn stop(
+    stopped: &mut Option<anyhow::Error>,
+    next: &mut Option<Message>,
+    ended: &mut bool,
+    error: anyhow::Error,
+) {
+    *next = None;
+    *ended = true;
+    stopped.get_or_insert(error);
 }
 
 #[cfg(test)]
@@ -495,6 +525,92 @@ mod tests {
         fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
             Err(std::io::Error::other("disk on fire"))
         }
+    }
+
+    /// A producer to an in-process mock broker of librdkafka's.
+    fn mock_producer() -> FutureProducer<KafkaContext> {
+        rdkafka::ClientConfig::new()
+            .set("test.mock.num.brokers", "1")
+            .set("message.timeout.ms", "10000")
+            .create_with_context(KafkaContext::default())
+            .expect("a producer to the mock broker")
+    }
+
+    /// An output that refuses every write, like a full disk or a closed pipe.
+    struct BrokenOut;
+
+    impl Write for BrokenOut {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("out is broken"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::other("out is broken"))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_error_stops_taking_messages_but_reports_those_in_flight() {
+        let producer = mock_producer();
+        let orders: Vec<_> = fake_orders(3, Some(31)).collect();
+        let messages = futures::stream::iter(vec![
+            Ok(Message::valid(&orders[0])),
+            Ok(Message::valid(&orders[1])),
+            Err(anyhow::anyhow!("the file broke")),
+            Ok(Message::valid(&orders[2])),
+        ]);
+        let mut out = Vec::new();
+        let (summary, stopped) = produce(
+            &producer,
+            "orders",
+            messages,
+            None,
+            &ProgressBar::hidden(),
+            &mut out,
+        )
+        .await;
+        let error = stopped.expect_err("the read error is returned");
+        assert_eq!(error.to_string(), "the file broke");
+        assert_eq!((summary.sent, summary.failed), (2, 0), "{summary}");
+        let printed = String::from_utf8(out).expect("UTF-8");
+        assert_eq!(
+            printed,
+            format!("{}\n{}\n", orders[0].order_uid, orders[1].order_uid),
+            "the ids of the two sent before the error, and not the third"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_error_stops_taking_messages_but_waits_for_those_in_flight() {
+        let producer = mock_producer();
+        let taken = std::sync::atomic::AtomicU64::new(0);
+        let messages = futures::stream::iter(fake_orders(5000, Some(32)))
+            .inspect(|_| {
+                taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            })
+            .map(|order| Ok(Message::valid(&order)));
+        let (summary, stopped) = produce(
+            &producer,
+            "orders",
+            messages,
+            None,
+            &ProgressBar::hidden(),
+            &mut BrokenOut,
+        )
+        .await;
+        let error = stopped.expect_err("the write error is returned");
+        assert_eq!(
+            format!("{error:#}"),
+            "cannot write to standard output: out is broken"
+        );
+        let taken = taken.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(summary.sent > 0, "{summary}");
+        assert_eq!(summary.failed, 0, "{summary}");
+        assert!(taken < 5000, "it stopped taking messages: {taken}");
+        // Every message sent was waited for; at most the one taken ahead was not sent.
+        assert!(
+            (summary.sent..=summary.sent + 1).contains(&taken),
+            "{taken} taken, {summary}"
+        );
     }
 
     #[test]

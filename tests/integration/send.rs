@@ -192,6 +192,38 @@ async fn file_dash_sends_the_lines_of_standard_input() {
 }
 
 #[tokio::test]
+async fn a_failing_standard_output_stops_sending_but_every_message_sent_is_reported() {
+    let app = TestApp::spawn().await;
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full: every write to it fails");
+    let output = Command::new(env!("CARGO_BIN_EXE_order-service"))
+        .args(["send", "-n", "5000", "--seed", "8"])
+        .env("KAFKA_BROKERS", &app.args.kafka.kafka_brokers)
+        .env("KAFKA_TOPIC", &app.args.kafka.kafka_topic)
+        .env("RUST_LOG", "off")
+        .stdout(full)
+        .output()
+        .expect("send runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot write to standard output"),
+        "{stderr}"
+    );
+    // The summary is still printed, and counts what was in flight when writing failed.
+    let sent: i64 = stderr
+        .split_once("sent ")
+        .and_then(|(_, rest)| rest.split_once(" (invalid 0), failed 0"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("a summary: {stderr}"));
+    assert!((1..5000).contains(&sent), "stopped early: {stderr}");
+    wait_for_counts(&app, sent, 0).await;
+    app.stop_and_drop().await;
+}
+
+#[tokio::test]
 async fn rate_paces_the_messages() {
     let app = TestApp::spawn().await;
     // 20 messages at 40 per second: the last one leaves 19/40 s after the first.
