@@ -240,7 +240,8 @@ pub struct SendArgs {
     /// How long one delivery may wait for the broker before it counts as failed.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub delivery_timeout: Duration,
-    /// Messages per second, paced evenly (0: as fast as the broker takes them).
+    /// Messages per second, paced evenly: 0 (as fast as the broker takes them) or at least
+    /// 0.001.
     #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = parse_rate)]
     pub rate: f64,
     /// Fraction of the messages that are bad (0.0..=1.0), each kind of bad message the
@@ -253,11 +254,16 @@ pub struct SendArgs {
     pub file: Option<std::path::PathBuf>,
 }
 
-/// A rate in messages per second: a finite number, at least 0.
+/// The slowest `--rate` other than 0: one message every 1000 seconds.
+pub const MIN_RATE: f64 = 0.001;
+
+/// A rate in messages per second: 0 (unlimited) or a finite number of at least [`MIN_RATE`].
 fn parse_rate(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate >= 0.0 => Ok(rate),
-        _ => Err("must be a number of messages per second, at least 0".to_owned()),
+        Ok(rate) if rate == 0.0 || (rate.is_finite() && rate >= MIN_RATE) => Ok(rate),
+        _ => Err(format!(
+            "must be 0 (unlimited) or a number of messages per second, at least {MIN_RATE}"
+        )),
     }
 }
 
@@ -376,5 +382,19 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} must be refused");
         }
         assert!(parse(&["send", "--file", "orders.jsonl"]).is_ok());
+    }
+
+    #[test]
+    fn rate_is_zero_or_at_least_the_minimum() {
+        for (value, want) in [("0", 0.0), ("0.001", 0.001), ("1e-3", 0.001), ("2.5", 2.5)] {
+            assert_eq!(parse_rate(value), Ok(want), "{value}");
+        }
+        for value in ["1e-300", "0.0009", "-1", "inf", "NaN", "1e400", "fast", ""] {
+            assert!(parse_rate(value).is_err(), "{value} must be refused");
+            let error = parse(&["send", &format!("--rate={value}")])
+                .expect_err("refused on the command line too")
+                .to_string();
+            assert!(error.contains("--rate"), "{value}: {error}");
+        }
     }
 }

@@ -453,7 +453,10 @@ const LIST_LIMIT = 20;
 let recent = null; // summaries shown, newest first (null until loaded)
 let recentError = null; // failure kind of the last load, if it failed
 let rejected = null, rejectedError = null;
-const freshIds = new Set(); // ids that arrived live, highlighted once
+const freshIds = new Set(); // ids that arrived live, highlighted once (at the next render)
+// Ids that arrived live since the last successful load: a list that was requested before they
+// were stored lacks them, so loadRecent keeps them on top. Only ids still in `recent` matter.
+const liveIds = new Set();
 
 /** GETs a JSON list; resolves to [list, null] or [null, failure kind]. */
 async function fetchList(url) {
@@ -487,8 +490,9 @@ async function loadRecent() {
   if (list) {
     // Orders that arrived live while the list loaded are kept on top.
     const ids = new Set(list.map((s) => s.order_uid));
-    recent = [...(recent ?? []).filter((s) => freshIds.has(s.order_uid) && !ids.has(s.order_uid)), ...list]
+    recent = [...(recent ?? []).filter((s) => liveIds.has(s.order_uid) && !ids.has(s.order_uid)), ...list]
       .slice(0, LIST_LIMIT);
+    liveIds.clear();
   }
   recentError = error;
   renderRecent();
@@ -498,7 +502,12 @@ async function loadRecent() {
 function addLive(summary) {
   if (!summary || typeof summary.order_uid !== 'string') return;
   freshIds.add(summary.order_uid);
+  liveIds.add(summary.order_uid);
   recent = [summary, ...(recent ?? []).filter((s) => s.order_uid !== summary.order_uid)].slice(0, LIST_LIMIT);
+  if (liveIds.size > LIST_LIMIT) { // forget the ones pushed off the list
+    const shown = new Set(recent.map((s) => s.order_uid));
+    for (const id of liveIds) if (!shown.has(id)) liveIds.delete(id);
+  }
   recentError = null;
   renderRecent();
 }

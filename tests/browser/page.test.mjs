@@ -260,6 +260,19 @@ try {
   await page.locator('#order-uid', { hasText: SAMPLE_ID }).waitFor({ timeout: WAIT_MS });
   await page.locator('#live[data-state="live"]').waitFor({ timeout: WAIT_MS });
   await page.evaluate(() => { window.__notReloaded = true; });
+  // A list load in flight while the live order arrives: the server answers it now, before the
+  // order exists, and the answer reaches the page only after the order has shown live.
+  let listAnswered, releaseList;
+  const answered = new Promise((resolve) => { listAnswered = resolve; });
+  const released = new Promise((resolve) => { releaseList = resolve; });
+  await page.route('**/api/orders?*', async (route) => {
+    const response = await route.fetch();
+    listAnswered();
+    await released;
+    await route.fulfill({ response });
+  }, { times: 1 });
+  await page.click('#recent-refresh');
+  await answered;
   console.log('READY live');
   await waitForLine('PRODUCED');
 
@@ -271,6 +284,17 @@ try {
     const first = await page.locator('#recent a.entry').first().getAttribute('data-id');
     assert(first === LIVE_ID, `first entry is ${first}`);
     return `${took} ms after the produce was acknowledged`;
+  });
+
+  await check('an order that arrived live while the list loaded stays in the list', async () => {
+    await page.locator(`#recent a[data-id="${LIVE_ID}"]`).waitFor({ timeout: WAIT_MS });
+    await page.evaluate(() => { for (const li of document.querySelectorAll('#recent li')) li.dataset.stale = '1'; });
+    releaseList();
+    // The held answer is rendered: every entry drawn before it is replaced.
+    await page.locator('#recent li[data-stale]').first().waitFor({ state: 'detached', timeout: WAIT_MS });
+    const ids = await page.locator('#recent a.entry').evaluateAll((links) => links.map((a) => a.dataset.id));
+    assert(ids[0] === LIVE_ID, `the list after the load: ${ids.join(', ')}`);
+    assert(ids.includes(SAMPLE_ID), `the loaded list is shown too: ${ids.join(', ')}`);
   });
 
   await check('a poison message appears in the rejected panel', async () => {

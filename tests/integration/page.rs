@@ -266,6 +266,7 @@ async fn the_page_in_a_real_browser() {
         "ok - an invalid id shows the validation message",
         "ok - markup and script in order fields show as text and run nothing",
         "ok - a newly produced order appears in the live list within 5 seconds",
+        "ok - an order that arrived live while the list loaded stays in the list",
         "ok - a poison message appears in the rejected panel",
         "PASSED",
     ] {

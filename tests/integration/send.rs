@@ -3,7 +3,8 @@
 //! with the reason it was made for; `--file` sends a file's lines; `--rate` paces.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use order_service::generator::BadKind;
@@ -153,6 +154,72 @@ async fn file_sends_each_non_empty_line_as_it_is() {
             .expect("the rejection");
     assert_eq!(code, "malformed_json");
     assert_eq!(key, None, "a line that is not JSON has no key");
+    app.stop_and_drop().await;
+}
+
+#[tokio::test]
+async fn file_dash_sends_the_lines_of_standard_input() {
+    let app = TestApp::spawn().await;
+    let orders: Vec<_> = fake_orders(2, Some(23)).collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_order-service"))
+        .args(["send", "--file", "-"])
+        .env("KAFKA_BROKERS", &app.args.kafka.kafka_brokers)
+        .env("KAFKA_TOPIC", &app.args.kafka.kafka_topic)
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("send starts");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for order in &orders {
+            stdin.write_all(&canonical_json(order)).expect("write");
+            stdin.write_all(b"\n").expect("write");
+        }
+    }
+    let output = child.wait_with_output().expect("send ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("sent 2 (invalid 0), failed 0"), "{stderr}");
+    let mut want: Vec<String> = orders.iter().map(|o| o.order_uid.clone()).collect();
+    want.sort();
+    let mut printed = lines(&output);
+    printed.sort();
+    assert_eq!(printed, want);
+    wait_for_counts(&app, 2, 0).await;
+    app.stop_and_drop().await;
+}
+
+#[tokio::test]
+async fn a_failing_standard_output_stops_sending_but_every_message_sent_is_reported() {
+    let app = TestApp::spawn().await;
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full: every write to it fails");
+    let output = Command::new(env!("CARGO_BIN_EXE_order-service"))
+        .args(["send", "-n", "5000", "--seed", "8"])
+        .env("KAFKA_BROKERS", &app.args.kafka.kafka_brokers)
+        .env("KAFKA_TOPIC", &app.args.kafka.kafka_topic)
+        .env("RUST_LOG", "off")
+        .stdout(full)
+        .output()
+        .expect("send runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot write to standard output"),
+        "{stderr}"
+    );
+    // The summary is still printed, and counts what was in flight when writing failed.
+    let sent: i64 = stderr
+        .split_once("sent ")
+        .and_then(|(_, rest)| rest.split_once(" (invalid 0), failed 0"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("a summary: {stderr}"));
+    assert!((1..5000).contains(&sent), "stopped early: {stderr}");
+    wait_for_counts(&app, sent, 0).await;
     app.stop_and_drop().await;
 }
 
