@@ -210,26 +210,26 @@ impl OrderCache {
         caches.orders.insert(Box::from(uid), buffer(&json)).await;
     }
 
-    /// How many entries are cached (after pending evictions are applied).
-    pub async fn entry_count(&self) -> u64 {
+    /// How many entries are cached and how many bytes they weigh together, after pending
+    /// evictions are applied (once, for both figures).
+    pub async fn size(&self) -> (u64, u64) {
         match &self.caches {
             Some(caches) => {
                 caches.orders.run_pending_tasks().await;
-                caches.orders.entry_count()
+                (caches.orders.entry_count(), caches.orders.weighted_size())
             }
-            None => 0,
+            None => (0, 0),
         }
+    }
+
+    /// How many entries are cached (after pending evictions are applied).
+    pub async fn entry_count(&self) -> u64 {
+        self.size().await.0
     }
 
     /// How many bytes the entries weigh together (after pending evictions are applied).
     pub async fn weighted_size(&self) -> u64 {
-        match &self.caches {
-            Some(caches) => {
-                caches.orders.run_pending_tasks().await;
-                caches.orders.weighted_size()
-            }
-            None => 0,
-        }
+        self.size().await.1
     }
 
     /// Loads the most recently stored orders, at most `limit` and at most the cache's byte

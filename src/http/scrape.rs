@@ -21,8 +21,9 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
     )
 )]
 pub async fn metrics(State(state): State<SharedState>) -> Response {
-    metrics::gauge!(names::CACHE_ENTRIES).set(state.cache.entry_count().await as f64);
-    metrics::gauge!(names::CACHE_BYTES).set(state.cache.weighted_size().await as f64);
+    let (entries, bytes) = state.cache.size().await;
+    metrics::gauge!(names::CACHE_ENTRIES).set(entries as f64);
+    metrics::gauge!(names::CACHE_BYTES).set(bytes as f64);
     let body = crate::metrics::install().render();
     (
         [(
