@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Stop what scripts/services-up.sh started.
 # - Docker engine answers: `docker compose down`.
-# - Otherwise: stop the tansu broker recorded in .run/tansu.pid. The machine's PostgreSQL
-#   cluster is left running: it belongs to the machine, not to this project.
+# - Otherwise: the Apache Kafka node of scripts/kafka.sh, and the PostgreSQL cluster if
+#   services-up.sh started it (.run/postgres.started); a cluster that was already running
+#   belongs to the machine and is left alone.
 # SERVICES_MODE=docker|local forces a mode, as for services-up.sh.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-PID_FILE=.run/tansu.pid
+PG_STARTED_MARK=.run/postgres.started
 
 say() { printf 'services-down: %s\n' "$*"; }
 die() { printf 'services-down: ERROR: %s\n' "$*" >&2; exit 1; }
 
 docker_answers() { command -v docker >/dev/null 2>&1 && timeout 15 docker info >/dev/null 2>&1; }
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
+}
 
 mode=${SERVICES_MODE:-}
 if [[ -z $mode ]]; then
@@ -30,25 +35,13 @@ if [[ $mode == docker ]]; then
 fi
 [[ $mode == local ]] || die "SERVICES_MODE must be 'docker' or 'local', not '$mode'"
 
-if [[ ! -f $PID_FILE ]]; then
-    say "tansu: no $PID_FILE, nothing of ours to stop"
+bash scripts/kafka.sh down
+
+if [[ -f $PG_STARTED_MARK ]]; then
+    version=$(<"$PG_STARTED_MARK")
+    say "postgres: stopping cluster $version/main (started by services-up.sh)"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main stop || say "postgres: cluster $version/main was not running"
+    rm -f "$PG_STARTED_MARK"
 else
-    pid=$(<"$PID_FILE")
-    if [[ $pid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == tansu ]]; then
-        say "tansu: stopping pid $pid"
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 40); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.25
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            say "tansu: still alive after 10s, sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        say "tansu: stopped"
-    else
-        say "tansu: pid '$pid' from $PID_FILE is not a running tansu (stale pid file removed)"
-    fi
-    rm -f "$PID_FILE"
+    say "postgres: left running (services-up.sh did not start it)"
 fi
-say "postgres: left running (it is the machine's PostgreSQL cluster, not this project's)"

@@ -1,30 +1,32 @@
 #!/usr/bin/env bash
-# Start what order-service needs: PostgreSQL on 127.0.0.1:5432 and a Kafka-compatible
-# broker on 127.0.0.1:9092. Idempotent: whatever already runs is reused.
+# Start what order-service needs: PostgreSQL on 127.0.0.1:5432 and Apache Kafka on
+# 127.0.0.1:9092. Idempotent: whatever already runs is reused.
 #
 # - If a Docker engine answers: `docker compose up -d --wait postgres kafka` (compose.yaml;
 #   only those two: the service itself runs on the host).
-# - Otherwise: the machine's PostgreSQL cluster (started with pg_ctlcluster if down) and
-#   tansu (https://github.com/tansu-io/tansu, installed with cargo if missing), started in
-#   the background with its log in .run/tansu.log and its pid in .run/tansu.pid.
+# - Otherwise:
+#   - PostgreSQL from Debian's packages: installed (`apt-get install postgresql`) if no
+#     cluster is, its newest cluster started with pg_ctlcluster if it is down, and the role
+#     of the default DATABASE_URL (postgres, password postgres) made to work over TCP;
+#   - Apache Kafka from Maven Central's jars, one KRaft node: scripts/kafka.sh up.
+#   What this script starts, scripts/services-down.sh (make all-down) stops.
 #
 # Environment: SERVICES_MODE=docker|local forces a mode; SERVICES_WAIT (default 30) bounds
-# each start-up wait, in seconds; TANSU_LOG (default warn) is tansu's RUST_LOG filter.
-# Topics are not created here: the service creates its topic (KAFKA_TOPIC) itself.
+# PostgreSQL's start-up wait in seconds; KAFKA_* as scripts/kafka.sh reads them.
+# Topics are not created here: the service creates its topics itself.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT=$(pwd)
-RUN_DIR="$ROOT/.run"
-PID_FILE="$RUN_DIR/tansu.pid"
-LOG_FILE="$RUN_DIR/tansu.log"
+RUN_DIR=.run
+PG_STARTED_MARK="$RUN_DIR/postgres.started"
 PG_HOST=127.0.0.1
 PG_PORT=5432
+# The role and password of the service's default DATABASE_URL (src/config.rs, .env.example).
+PG_ROLE=postgres
+PG_PASSWORD=postgres
 KAFKA_HOST=127.0.0.1
 KAFKA_PORT=9092
-KAFKA_URL="tcp://$KAFKA_HOST:$KAFKA_PORT"
 WAIT_SECS=${SERVICES_WAIT:-30}
-export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf 'services-up: %s\n' "$*"; }
 die() { printf 'services-up: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -34,6 +36,13 @@ die() { printf 'services-up: ERROR: %s\n' "$*" >&2; exit 1; }
 port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null; }
 
 docker_answers() { command -v docker >/dev/null 2>&1 && timeout 15 docker info >/dev/null 2>&1; }
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else return 1
+    fi
+}
 
 # ---------------------------------------------------------------------------- docker
 mode=${SERVICES_MODE:-}
@@ -62,16 +71,51 @@ fi
 [[ $mode == local ]] || die "SERVICES_MODE must be 'docker' or 'local', not '$mode'"
 
 # ---------------------------------------------------------------------------- postgres
-if pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
+# The newest Debian cluster version under /etc/postgresql, if any.
+pg_version() { find /etc/postgresql -mindepth 2 -maxdepth 2 -name main -printf '%h\n' 2>/dev/null | xargs -rn1 basename | sort -V | tail -n 1; }
+
+install_postgres() {
+    say "postgres: no Debian PostgreSQL cluster; installing the postgresql package"
+    as_root true 2>/dev/null || die "installing PostgreSQL needs root (or sudo): apt-get install postgresql"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends postgresql ||
+        die "apt-get install postgresql failed"
+    if [[ -z $(pg_version) ]]; then
+        local version
+        version=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)
+        [[ -n $version ]] || die "the postgresql package installed no server under /usr/lib/postgresql"
+        as_root pg_createcluster "$version" main
+    fi
+}
+
+# The default DATABASE_URL logs in over TCP with a password; Debian's postgres role has none.
+ensure_role_password() {
+    PGPASSWORD=$PG_PASSWORD psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_ROLE" -d postgres -qAtX -c 'SELECT 1' \
+        >/dev/null 2>&1 && return 0
+    if [[ -n $(pg_version) ]] && command -v runuser >/dev/null 2>&1 && as_root true 2>/dev/null; then
+        say "postgres: setting the password of role $PG_ROLE (the default DATABASE_URL's)"
+        as_root runuser -u postgres -- psql -p "$PG_PORT" -qAtX -v ON_ERROR_STOP=1 \
+            -c "ALTER ROLE $PG_ROLE WITH LOGIN PASSWORD '$PG_PASSWORD'" >/dev/null ||
+            die "could not set the password of role $PG_ROLE"
+        PGPASSWORD=$PG_PASSWORD psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_ROLE" -d postgres -qAtX -c 'SELECT 1' \
+            >/dev/null || die "role $PG_ROLE still cannot log in with the default password"
+    else
+        say "postgres: WARNING: $PG_ROLE/$PG_PASSWORD cannot log in on $PG_HOST:$PG_PORT; set DATABASE_URL to a role that can"
+    fi
+}
+
+if pg_isready -q -h "$PG_HOST" -p "$PG_PORT" 2>/dev/null; then
     say "postgres: already accepting connections on $PG_HOST:$PG_PORT"
 else
-    if ! command -v pg_ctlcluster >/dev/null 2>&1 || [[ ! -d /etc/postgresql ]]; then
-        die "postgres is down on $PG_HOST:$PG_PORT and no Debian PostgreSQL cluster is installed (apt-get install postgresql)"
+    if ! command -v pg_ctlcluster >/dev/null 2>&1 || [[ -z $(pg_version) ]]; then
+        install_postgres
     fi
-    pg_version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)
-    say "postgres: starting cluster $pg_version/main"
-    pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start ||
-        die "pg_ctlcluster could not start $pg_version/main (see /var/log/postgresql/)"
+    version=$(pg_version)
+    say "postgres: starting cluster $version/main"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start ||
+        die "pg_ctlcluster could not start $version/main (see /var/log/postgresql/)"
+    mkdir -p "$RUN_DIR"
+    echo "$version" >"$PG_STARTED_MARK"
     for _ in $(seq "$WAIT_SECS"); do
         pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break
         sleep 1
@@ -80,79 +124,7 @@ else
         die "postgres did not accept connections on $PG_HOST:$PG_PORT within ${WAIT_SECS}s"
     say "postgres: accepting connections on $PG_HOST:$PG_PORT"
 fi
+ensure_role_password
 
-# ---------------------------------------------------------------------------- tansu
-tansu_pid() {
-    local pid
-    [[ -f $PID_FILE ]] || return 1
-    pid=$(<"$PID_FILE")
-    [[ $pid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == tansu ]] || return 1
-    printf '%s\n' "$pid"
-}
-
-# tansu's in-memory engine (dynostore) answers a fetch that starts inside a record batch with
-# the batches after it, so a consumer resuming from a committed offset skips the rest of that
-# batch (tansu 0.6.0, dynostore.rs `fetch`: `offsets.split_off(&offset)`). Its SQLite engine
-# fetches record by record and has no such gap, and keeps topics across broker restarts as
-# Kafka does; so we run tansu on SQLite, which needs the `libsql` feature.
-TANSU_FEATURES=dynostore,libsql
-# A build with the libsql feature carries SQLite itself.
-has_sqlite() { grep -q sqlite3_open_v2 "$1" 2>/dev/null; }
-
-TANSU=$(command -v tansu || true)
-if [[ -z $TANSU ]] || ! has_sqlite "$TANSU"; then
-    command -v cargo >/dev/null 2>&1 || die "tansu (with SQLite) is not installed and cargo is not on PATH"
-    say "tansu: ${TANSU:-not installed}${TANSU:+ lacks the SQLite engine}; running 'cargo install tansu --locked --features $TANSU_FEATURES' (~15 minutes the first time)"
-    cargo install tansu --locked --features "$TANSU_FEATURES"
-    TANSU=$(command -v tansu) || die "cargo install finished but tansu is not on PATH"
-    has_sqlite "$TANSU" || die "$TANSU still has no SQLite engine"
-fi
-say "tansu: using $TANSU ($("$TANSU" --version 2>/dev/null || echo 'version unknown'))"
-
-if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
-    if pid=$(tansu_pid); then
-        say "tansu: already running (pid $pid) on $KAFKA_HOST:$KAFKA_PORT"
-    else
-        say "kafka: something already listens on $KAFKA_HOST:$KAFKA_PORT, reusing it"
-    fi
-else
-    mkdir -p "$RUN_DIR"
-    printf '\n=== %s services-up: starting tansu\n' "$(date -u +%FT%TZ)" >>"$LOG_FILE"
-    say "tansu: starting on $KAFKA_URL (log: .run/tansu.log)"
-    (
-        # Detach fully: own session, no terminal, no inherited descriptors beyond 0-2,
-        # so that it outlives make/CI and does not hold their pipes open.
-        for fd in /proc/self/fd/*; do
-            fd=${fd##*/}
-            if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
-        done
-        export RUST_LOG=${TANSU_LOG:-warn}
-        # SQLite file .run/tansu.db (tansu resolves the path against its working directory).
-        cd "$RUN_DIR"
-        exec setsid nohup "$TANSU" broker \
-            --storage-engine sqlite://tansu.db \
-            --listener-url "$KAFKA_URL" \
-            --advertised-listener-url "$KAFKA_URL"
-    ) </dev/null >>"$LOG_FILE" 2>&1 &
-    pid=$!
-    echo "$pid" >"$PID_FILE"
-    for _ in $(seq "$((WAIT_SECS * 4))"); do
-        port_open "$KAFKA_HOST" "$KAFKA_PORT" && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.25
-    done
-    if ! port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
-        if kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            why="did not accept connections on $KAFKA_HOST:$KAFKA_PORT within ${WAIT_SECS}s (stopped it)"
-        else
-            why="exited before accepting connections on $KAFKA_HOST:$KAFKA_PORT"
-        fi
-        rm -f "$PID_FILE"
-        printf 'services-up: last lines of %s:\n' "$LOG_FILE" >&2
-        tail -n 20 "$LOG_FILE" >&2 || true
-        die "tansu $why"
-    fi
-    say "tansu: accepting connections on $KAFKA_HOST:$KAFKA_PORT (pid $pid)"
-fi
-
+# ---------------------------------------------------------------------------- kafka
+bash scripts/kafka.sh up
