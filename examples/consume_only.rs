@@ -3,10 +3,10 @@
 //!
 //! `cargo run --release --example consume_only -- <brokers> <topic> <group> <count>`
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use order_service::config::KafkaArgs;
-use order_service::ingest::build_consumer;
+use order_service::ingest::{GroupMember, build_consumer};
 use rdkafka::Message;
 
 #[tokio::main]
@@ -20,8 +20,14 @@ async fn main() -> anyhow::Result<()> {
         kafka_brokers: brokers.clone(),
         kafka_topic: topic.clone(),
         kafka_topic_partitions: 3,
+        kafka_topic_replication_factor: None,
     };
-    let consumer = build_consumer(&kafka, group, None)?;
+    let member = GroupMember {
+        group_id: group,
+        instance_id: None,
+        session_timeout: Duration::from_secs(10),
+    };
+    let consumer = build_consumer(&kafka, member)?;
     let mut seen = 0u64;
     let mut bytes = 0usize;
     let mut started = None;

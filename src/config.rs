@@ -96,6 +96,15 @@ pub struct KafkaArgs {
         value_parser = clap::value_parser!(i32).range(1..=1024)
     )]
     pub kafka_topic_partitions: i32,
+    /// Replicas of each partition of the topics the service creates (orders and the
+    /// dead-letter topic); unset: the broker's `default.replication.factor`.
+    #[arg(
+        long,
+        env = "KAFKA_TOPIC_REPLICATION_FACTOR",
+        value_name = "KAFKA_TOPIC_REPLICATION_FACTOR",
+        value_parser = clap::value_parser!(i32).range(1..=16)
+    )]
+    pub kafka_topic_replication_factor: Option<i32>,
 }
 
 /// Settings of `serve`.
@@ -125,6 +134,17 @@ pub struct ServeArgs {
         default_value = ""
     )]
     pub kafka_group_instance_id: String,
+    /// How long the group waits for a silent member before it gives its partitions to the
+    /// others (`session.timeout.ms`; the broker accepts 6 s to 30 min by default). A member
+    /// that restarts with dynamic membership waits this long for its old session to expire.
+    #[arg(
+        long,
+        env = "KAFKA_SESSION_TIMEOUT",
+        value_name = "KAFKA_SESSION_TIMEOUT",
+        default_value = "10s",
+        value_parser = parse_session_timeout
+    )]
+    pub kafka_session_timeout: Duration,
     /// Address the HTTP server listens on.
     #[arg(
         long,
@@ -300,6 +320,15 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value).map_err(|e| format!("not a duration like 10m or 90s: {e}"))
 }
 
+/// A consumer group session timeout: a duration of 1 s to 1 h, in whole milliseconds.
+fn parse_session_timeout(value: &str) -> Result<Duration, String> {
+    let timeout = parse_duration(value)?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&timeout) {
+        return Err("must be from 1s to 1h".to_owned());
+    }
+    Ok(timeout)
+}
+
 /// A size in bytes: `256MiB`, `1GB`, `1048576`.
 fn parse_bytes(value: &str) -> Result<u64, String> {
     value
@@ -331,6 +360,17 @@ mod tests {
         assert_eq!(serve.http_addr.port(), 8081);
         assert_eq!(serve.kafka.kafka_topic, "orders");
         assert_eq!(serve.kafka_group_id, "order-service");
+        assert_eq!(serve.kafka.kafka_topic_replication_factor, None);
+        assert_eq!(serve.kafka_session_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn replication_factor_is_the_brokers_unless_told() {
+        let cli = parse(&["send", "--kafka-topic-replication-factor", "3"]).expect("3 parses");
+        let Command::Send(send) = cli.command else {
+            panic!("send must parse");
+        };
+        assert_eq!(send.kafka.kafka_topic_replication_factor, Some(3));
     }
 
     #[test]
@@ -354,6 +394,12 @@ mod tests {
             ("--http-addr", "nowhere", "HTTP_ADDR"),
             ("--database-url", "mysql://x", "DATABASE_URL"),
             ("--kafka-brokers", " ", "KAFKA_BROKERS"),
+            ("--kafka-session-timeout", "500ms", "KAFKA_SESSION_TIMEOUT"),
+            (
+                "--kafka-topic-replication-factor",
+                "0",
+                "KAFKA_TOPIC_REPLICATION_FACTOR",
+            ),
         ] {
             let error = parse(&["serve", &format!("{flag}={value}")])
                 .expect_err("a bad value must be refused")

@@ -234,7 +234,8 @@ pub async fn ensure_topic(kafka: &KafkaArgs) -> anyhow::Result<()> {
     ensure_named_topic(kafka, &kafka.kafka_topic, kafka.kafka_topic_partitions).await
 }
 
-/// Creates `name` with `partitions` partitions unless it exists already.
+/// Creates `name` with `partitions` partitions, replicated as configured (by default as the
+/// broker's default), unless it exists already.
 pub async fn ensure_named_topic(
     kafka: &KafkaArgs,
     name: &str,
@@ -243,7 +244,9 @@ pub async fn ensure_named_topic(
     let admin: AdminClient<KafkaContext> = client_config(kafka)
         .create_with_context(KafkaContext::default())
         .context("cannot create a Kafka admin client")?;
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    // -1 asks for the broker's `default.replication.factor` (CreateTopics v4+, Kafka 2.4+).
+    let replication = kafka.kafka_topic_replication_factor.unwrap_or(-1);
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
     let options = AdminOptions::new()
         .request_timeout(Some(Duration::from_secs(10)))
         .operation_timeout(Some(Duration::from_secs(10)));
@@ -254,7 +257,7 @@ pub async fn ensure_named_topic(
     for result in results {
         match result {
             Ok(name) => {
-                tracing::info!(topic = %name, partitions, "topic created")
+                tracing::info!(topic = %name, partitions, replication = ?kafka.kafka_topic_replication_factor, "topic created")
             }
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),

@@ -14,7 +14,7 @@ use crate::cache::{OrderCache, WarmUp, WarmedSignal};
 use crate::config::ServeArgs;
 use crate::http::health::Readiness;
 use crate::http::{AppState, router};
-use crate::ingest::{BatchSettings, DeadLetters, Ingest, build_consumer};
+use crate::ingest::{BatchSettings, DeadLetters, GroupMember, Ingest, build_consumer};
 use crate::kafka::{ensure_named_topic, ensure_topic};
 use crate::store::Store;
 use crate::store::orders::BatchedLookup;
@@ -68,8 +68,12 @@ impl Application {
             }
             None => None,
         };
-        let instance_id = Some(args.kafka_group_instance_id.trim()).filter(|id| !id.is_empty());
-        let consumer = build_consumer(&args.kafka, &args.kafka_group_id, instance_id)?;
+        let member = GroupMember {
+            group_id: &args.kafka_group_id,
+            instance_id: Some(args.kafka_group_instance_id.trim()).filter(|id| !id.is_empty()),
+            session_timeout: args.kafka_session_timeout,
+        };
+        let consumer = build_consumer(&args.kafka, member)?;
         let batches = BatchSettings {
             max_messages: args.ingest_batch_size as usize,
             linger: args.ingest_batch_linger,

@@ -2,6 +2,7 @@
 //! fetching task that hands messages to the writer through a bounded channel.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::Message;
@@ -17,19 +18,32 @@ use crate::metrics::names;
 /// The ingest's consumer.
 pub type Consumer = StreamConsumer<KafkaContext>;
 
-/// A consumer in `group_id`, subscribed to the orders topic, that commits only the offsets
-/// the writer stores.
-pub fn build_consumer(
-    kafka: &KafkaArgs,
-    group_id: &str,
-    instance_id: Option<&str>,
-) -> anyhow::Result<Consumer> {
+/// Who the ingest's consumer is in its group.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupMember<'a> {
+    /// The consumer group.
+    pub group_id: &'a str,
+    /// Static membership id, if any: a restart with the same id takes the partitions back
+    /// at once instead of waiting for the old session to expire.
+    pub instance_id: Option<&'a str>,
+    /// How long the group waits for a silent member (`session.timeout.ms`).
+    pub session_timeout: Duration,
+}
+
+/// A consumer in `member`'s group, subscribed to the orders topic, that commits only the
+/// offsets the writer stores.
+pub fn build_consumer(kafka: &KafkaArgs, member: GroupMember<'_>) -> anyhow::Result<Consumer> {
     let mut config = client_config(kafka);
-    if let Some(instance_id) = instance_id {
+    if let Some(instance_id) = member.instance_id {
         config.set("group.instance.id", instance_id);
     }
+    let session_ms = member.session_timeout.as_millis();
+    // librdkafka's heartbeat is every 3 s; a short session needs at least three per session.
+    let heartbeat_ms = (session_ms / 3).min(3000);
     let consumer: Consumer = config
-        .set("group.id", group_id)
+        .set("group.id", member.group_id)
+        .set("session.timeout.ms", session_ms.to_string())
+        .set("heartbeat.interval.ms", heartbeat_ms.to_string())
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")

@@ -21,7 +21,7 @@ use rdkafka::consumer::{CommitMode, Consumer as _};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use consumer::{Consumer, build_consumer};
+pub use consumer::{Consumer, GroupMember, build_consumer};
 pub use dlq::DeadLetters;
 
 use crate::cache::OrderCache;
