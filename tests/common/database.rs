@@ -8,7 +8,7 @@ use order_service::store::Store;
 /// The PostgreSQL server: `DATABASE_URL` without its database name (or a query).
 pub fn server_url() -> String {
     let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".to_owned());
     let (without_query, _) = url.split_once('?').unwrap_or((&url, ""));
     let (server, _database) = without_query
         .rsplit_once('/')

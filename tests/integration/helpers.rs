@@ -11,6 +11,8 @@ use order_service::store::Store;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -48,9 +50,11 @@ pub fn fresh_args() -> ServeArgs {
             kafka_brokers: brokers(),
             kafka_topic: format!("{name}_orders"),
             kafka_topic_partitions: 3,
+            kafka_topic_replication_factor: None,
         },
         kafka_group_id: format!("{name}_group"),
         kafka_group_instance_id: String::new(),
+        kafka_session_timeout: Duration::from_secs(10),
         http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         cache_ttl: Duration::from_secs(600),
         cache_max_bytes: 64 * 1024 * 1024,
@@ -205,6 +209,24 @@ pub fn producer(kafka: &KafkaArgs) -> FutureProducer {
         .set("message.max.bytes", "10000000")
         .create()
         .expect("producer")
+}
+
+/// Raises `topic`'s `max.message.bytes` to `bytes`, as an operator would to let values above
+/// Apache Kafka's default limit of 1 MiB (record batch included) through.
+pub async fn raise_topic_message_limit(kafka: &KafkaArgs, topic: &str, bytes: usize) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &kafka.kafka_brokers)
+        .create()
+        .expect("admin client");
+    let bytes = bytes.to_string();
+    let config = AlterConfig::new(ResourceSpecifier::Topic(topic)).set("max.message.bytes", &bytes);
+    let results = admin
+        .alter_configs([&config], &AdminOptions::new())
+        .await
+        .expect("the broker answers AlterConfigs");
+    for result in results {
+        result.unwrap_or_else(|(resource, code)| panic!("cannot alter {resource:?}: {code}"));
+    }
 }
 
 /// Polls `check` until it gives a value, failing the test after 30 seconds.

@@ -13,7 +13,7 @@ use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message};
 use serde_json::{Value, json};
 
-use crate::helpers::{SAMPLE, TestApp};
+use crate::helpers::{SAMPLE, TestApp, raise_topic_message_limit};
 
 /// A bad message and the reason code (and field) it must be recorded with.
 struct Poison {
@@ -166,7 +166,13 @@ async fn every_poison_is_recorded_and_every_valid_order_stored() {
         app.produce(key, Some(&canonical_json(&order))).await;
         valid_ids.push(order.order_uid);
     }
-    // A 2 MiB value.
+    // A 2 MiB value, on a topic whose limit the operator raised above the contract's.
+    raise_topic_message_limit(
+        &app.args.kafka,
+        &app.args.kafka.kafka_topic,
+        3 * 1024 * 1024,
+    )
+    .await;
     app.produce(key, Some(&vec![b' '; 2 * 1024 * 1024])).await;
     expected.push(("too_large", None));
     // A byte-order mark before a valid order: stored.
