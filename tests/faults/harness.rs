@@ -39,7 +39,21 @@ pub struct Run {
     bad: usize,
     /// For assertions.
     store: Store,
+    /// How `serve` joins its consumer group.
+    membership: Membership,
 }
+
+/// How `serve` joins its consumer group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    /// A fixed `KAFKA_GROUP_INSTANCE_ID`: a restart takes the partitions back at once.
+    Static,
+    /// No instance id: a restart after a crash waits for the old session to expire.
+    Dynamic,
+}
+
+/// The consumer group session timeout `serve` runs with in the fault tests (its default).
+pub const SESSION_TIMEOUT: &str = "10s";
 
 /// Counts at one moment.
 #[derive(Debug, Clone, Copy)]
@@ -56,16 +70,24 @@ pub struct Figures {
     fault: &'static str,
     /// Counts when the fault hit.
     at_fault: Counts,
+    /// From the restart (or the database's return) to the first message handled after it.
+    resumed: Duration,
     /// From the restart (or the database's return) to everything handled.
     recovered: Duration,
 }
 
 impl Figures {
     /// The figures of one fault.
-    pub fn new(fault: &'static str, at_fault: Counts, recovered: Duration) -> Self {
+    pub fn new(
+        fault: &'static str,
+        at_fault: Counts,
+        resumed: Duration,
+        recovered: Duration,
+    ) -> Self {
         Self {
             fault,
             at_fault,
+            resumed,
             recovered,
         }
     }
@@ -101,6 +123,7 @@ impl Run {
             sent_ids: Vec::new(),
             bad,
             store,
+            membership: Membership::Static,
         };
         run.produce_bad().await;
         run.sent_ids = run.send(orders);
@@ -108,9 +131,19 @@ impl Run {
         run
     }
 
+    /// The same run with `serve` joining its group as `membership` says.
+    pub fn with_membership(mut self, membership: Membership) -> Self {
+        self.membership = membership;
+        self
+    }
+
     /// The environment of every child process.
     fn command(&self, subcommand: &str) -> Command {
         let mut command = Command::new(BINARY);
+        let instance_id = match self.membership {
+            Membership::Static => format!("{}_instance", self.name),
+            Membership::Dynamic => String::new(),
+        };
         command
             .arg(subcommand)
             .env("DATABASE_URL", &self.database_url)
@@ -118,7 +151,8 @@ impl Run {
             .env("KAFKA_TOPIC", format!("{}_orders", self.name))
             .env("KAFKA_DLQ_TOPIC", format!("{}_orders.dlq", self.name))
             .env("KAFKA_GROUP_ID", format!("{}_group", self.name))
-            .env("KAFKA_GROUP_INSTANCE_ID", format!("{}_instance", self.name))
+            .env("KAFKA_GROUP_INSTANCE_ID", instance_id)
+            .env("KAFKA_SESSION_TIMEOUT", SESSION_TIMEOUT)
             .env("HTTP_ADDR", format!("127.0.0.1:{}", self.port))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null());
@@ -226,6 +260,30 @@ impl Run {
         }
     }
 
+    /// Waits until more messages are handled than `before` counted; returns how long since
+    /// `since`.
+    pub async fn wait_handled_beyond(&self, before: Counts, since: Instant) -> Duration {
+        let deadline = Instant::now() + HANDLE_ALL_WITHIN;
+        loop {
+            // While the database comes back, a count may fail; try again.
+            let counts = sqlx::query_as::<_, (i64, i64)>(
+                "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM rejected)",
+            )
+            .fetch_one(self.store.pool())
+            .await;
+            if let Ok((stored, rejected)) = counts
+                && stored + rejected > before.stored + before.rejected
+            {
+                return since.elapsed();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nothing more handled in time than {before:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until every sent message is a stored order or a rejection.
     pub async fn wait_all_handled(&self) {
         let total = (self.sent_ids.len() + self.bad) as i64;
@@ -256,10 +314,12 @@ impl Run {
         let at_fault = self.counts().await;
         let restarted = Instant::now();
         let mut serve = self.serve();
+        let resumed = self.wait_handled_beyond(at_fault, restarted).await;
         self.wait_all_handled().await;
         let recovered = restarted.elapsed();
         serve.terminate_and_expect_clean_exit().await;
-        self.check(Figures::new(fault, at_fault, recovered)).await;
+        self.check(Figures::new(fault, at_fault, resumed, recovered))
+            .await;
     }
 
     /// The accounting: every message is exactly one stored order or one rejection.
@@ -285,7 +345,8 @@ impl Run {
         .expect("query");
         println!(
             "{}: sent {} ({} orders + {} bad), stored {}, rejected {}, lost {}, duplicated {}, \
-             at the fault {} stored + {} rejected, recovered in {:.1} s",
+             at the fault {} stored + {} rejected, ingest resumed after {:.1} s, \
+             everything handled after {:.1} s",
             figures.fault,
             self.sent_ids.len() + self.bad,
             self.sent_ids.len(),
@@ -296,6 +357,7 @@ impl Run {
             duplicated + (rejected - distinct_rejected) as usize + conflicts as usize,
             figures.at_fault.stored,
             figures.at_fault.rejected,
+            figures.resumed.as_secs_f64(),
             figures.recovered.as_secs_f64(),
         );
         assert_eq!(lost, 0, "orders lost");

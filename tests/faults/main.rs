@@ -8,7 +8,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::{Figures, Run, postgres};
+use harness::{Figures, Membership, Run, postgres};
 
 /// Orders sent per test.
 const ORDERS: usize = 20_000;
@@ -20,14 +20,26 @@ const FAULT_AFTER: i64 = 2_000;
 /// One fault test at a time: they share the machine's PostgreSQL.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-#[tokio::test(flavor = "multi_thread")]
-async fn kill_9_in_the_middle_loses_nothing_and_stores_nothing_twice() {
+/// kill -9 of `serve` after 2,000 orders, then a new `serve` with the same membership.
+async fn kill_9_in_the_middle(membership: Membership, fault: &'static str) {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let run = Run::prepare(ORDERS, BAD).await;
+    let run = Run::prepare(ORDERS, BAD).await.with_membership(membership);
     let mut serve = run.serve();
     run.wait_stored_at_least(FAULT_AFTER).await;
     serve.kill_9();
-    run.restart_and_check("kill -9 of serve").await;
+    run.restart_and_check(fault).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_with_static_membership_loses_nothing_and_stores_nothing_twice() {
+    kill_9_in_the_middle(Membership::Static, "kill -9 of serve, static membership").await;
+}
+
+/// Without an instance id the restarted `serve` is a new member: the group hands it the
+/// partitions once the killed member's session (`SESSION_TIMEOUT`) has expired.
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_with_dynamic_membership_loses_nothing_and_stores_nothing_twice() {
+    kill_9_in_the_middle(Membership::Dynamic, "kill -9 of serve, dynamic membership").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -52,13 +64,19 @@ async fn postgres_stopped_for_10_seconds_pauses_ingest_and_loses_nothing() {
 
     let back = Instant::now();
     drop(outage); // starts PostgreSQL again
+    let resumed = run.wait_handled_beyond(at_fault, back).await;
     run.wait_all_handled().await;
     let recovered = back.elapsed();
     assert!(serve.is_running(), "serve resumed by itself");
     serve.terminate_and_expect_clean_exit().await;
 
-    run.check(Figures::new("PostgreSQL stopped 10 s", at_fault, recovered))
-        .await;
+    run.check(Figures::new(
+        "PostgreSQL stopped 10 s",
+        at_fault,
+        resumed,
+        recovered,
+    ))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
