@@ -18,10 +18,10 @@ help: ## List the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(firstword $(MAKEFILE_LIST)) | \
 		awk 'BEGIN {FS = ":.*## "} {printf "  %-9s %s\n", $$1, $$2}'
 
-all-up: ## Start PostgreSQL and Kafka (docker compose, or local PostgreSQL + tansu)
+all-up: ## Start PostgreSQL and Apache Kafka (docker compose, or Debian's PostgreSQL + Kafka from Maven Central)
 	@bash scripts/services-up.sh
 
-all-down: ## Stop what all-up started (the machine's PostgreSQL is left running)
+all-down: ## Stop what all-up started
 	@bash scripts/services-down.sh
 
 build: ## Build the release binary (target/release/order-service)
@@ -36,7 +36,7 @@ run: all-up ## Run the service: Kafka consumer + HTTP server on HTTP_ADDR (:8081
 send: ## Produce N (default 10) fake orders to Kafka; prints their order_uid
 	@$(CARGO) run --release --quiet -- send -n $(N) $(if $(SEED),--seed $(SEED))
 
-test: all-up ## Run all tests (needs PostgreSQL and Kafka; started by all-up)
+test: all-up ## Run all tests against the real PostgreSQL and Apache Kafka (started by all-up)
 	bash scripts/test-tools.sh
 	$(CARGO) test --locked
 
