@@ -2,6 +2,7 @@
 
 mod cache;
 mod flow;
+mod group;
 mod helpers;
 mod hostile;
 mod openapi;

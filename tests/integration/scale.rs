@@ -1,7 +1,10 @@
 //! Scale-out: two `serve` instances in one consumer group share a topic of several
-//! partitions. Every order is stored exactly once, both instances answer for any id, each
-//! ingests a share of the partitions, and when one stops (gracefully) the other takes its
-//! partitions over without losing an order. Prints the figures (`--nocapture`).
+//! partitions. The group's coordinator (DescribeGroups) must show the assignment: Stable,
+//! one member per instance, every partition assigned to exactly one member, each member one
+//! at least. Every order is stored exactly once, both instances answer for any id, each
+//! ingests exactly the partitions the group assigned to it, and when one stops (gracefully)
+//! the other is assigned all the partitions and loses no order. Prints the figures
+//! (`--nocapture`).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -9,13 +12,14 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::channel::oneshot::Canceled;
 use futures::stream::FuturesUnordered;
-use order_service::config::KafkaArgs;
+use order_service::config::{KafkaArgs, ServeArgs};
 use order_service::order::{Order, canonical_json};
 use order_service::send::fake_orders;
 use order_service::store::Store;
 use rdkafka::producer::FutureRecord;
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 
+use crate::group::{Group, GroupClient};
 use crate::helpers::{TestApp, fresh_args, fresh_args_sharing, producer};
 
 /// Partitions of the test's topic.
@@ -28,100 +32,69 @@ const SECOND: usize = 2_000;
 const SAMPLE: usize = 200;
 /// How long each phase may take before the test fails.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one DescribeGroups may wait for the broker.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Which of `apps` consumes each partition now: one fresh order is produced to each
-/// partition, and once all are stored, the instance that ingested each one is the one that
-/// has it in its cache (each instance caches what it ingests; a lookup elsewhere is a miss).
-/// `None` for a partition when not exactly one instance had it. Returns the probes' ids too.
-///
-/// The broker is asked nothing about the group: tansu 0.6.0 on SQLite fails DescribeGroups
-/// (it cannot read back the group it stored), so the assignment is observed in the data.
-async fn probe_partitions(
-    apps: &[&TestApp],
-    kafka: &KafkaArgs,
-) -> (Vec<Option<usize>>, Vec<String>) {
-    let probes: Vec<Order> = fake_orders(PARTITIONS as u64, None).collect();
-    let producer = producer(kafka);
-    for (partition, order) in (0..PARTITIONS).zip(&probes) {
-        let json = canonical_json(order);
-        let record = FutureRecord::to(&kafka.kafka_topic)
-            .partition(partition)
-            .key(order.order_uid.as_str())
-            .payload(json.as_ref());
-        producer
-            .send(record, Duration::from_secs(30))
-            .await
-            .map_err(|(error, _)| error)
-            .expect("the broker acknowledges");
-    }
-    let ids: Vec<String> = probes.into_iter().map(|order| order.order_uid).collect();
+/// Describes the group of the instances `args` configures until it is Stable with `members`
+/// members sharing all the topic's partitions (see [`Group::owners`]); returns the group,
+/// the member id owning each partition, and the time taken. Fails the test with what was
+/// last seen if that does not happen within [`PHASE_TIMEOUT`].
+async fn wait_for_assignment(
+    groups: &GroupClient,
+    args: &ServeArgs,
+    members: usize,
+) -> (Group, Vec<String>, Duration) {
     let start = Instant::now();
     loop {
-        let stored: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM orders WHERE order_uid = ANY($1)")
-                .bind(&ids)
-                .fetch_one(apps[0].store.pool())
-                .await
-                .expect("count");
-        if stored == ids.len() as i64 {
-            break;
-        }
+        let seen = match groups
+            .describe(&args.kafka_group_id, DESCRIBE_TIMEOUT)
+            .await
+        {
+            Ok(Some(group)) => match group.owners(&args.kafka.kafka_topic, PARTITIONS, members) {
+                Ok(owners) => {
+                    let owners = owners.into_iter().map(str::to_owned).collect();
+                    return (group, owners, start.elapsed());
+                }
+                Err(why) => format!("{why}: {group:?}"),
+            },
+            Ok(None) => "no broker lists the group".to_owned(),
+            Err(error) => format!("DescribeGroups failed: {error}"),
+        };
         assert!(
             start.elapsed() < PHASE_TIMEOUT,
-            "probes not stored after {PHASE_TIMEOUT:?}"
+            "the group {} is not Stable with {members} members sharing {PARTITIONS} partitions after {PHASE_TIMEOUT:?}; last seen: {seen}",
+            args.kafka_group_id
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut owners = Vec::new();
-    for uid in &ids {
-        let mut holders = Vec::new();
-        for (index, app) in apps.iter().enumerate() {
-            if lookup(app, uid).await.1 {
-                holders.push(index);
-            }
-        }
-        owners.push(match holders[..] {
-            [only] => Some(only),
-            _ => None,
-        });
-    }
-    (owners, ids)
 }
 
-/// Probes until each of `apps` consumes a share of the partitions and every partition has
-/// one consumer; returns the owner of each partition, the probes' ids, and the time taken.
-async fn wait_for_sharing(
-    apps: &[&TestApp],
-    kafka: &KafkaArgs,
-) -> (Vec<usize>, Vec<String>, Duration) {
-    let start = Instant::now();
-    let mut all_ids = Vec::new();
-    loop {
-        let (owners, ids) = probe_partitions(apps, kafka).await;
-        all_ids.extend(ids);
-        let owners: Option<Vec<usize>> = owners.into_iter().collect();
-        if let Some(owners) = owners
-            && (0..apps.len()).all(|app| owners.contains(&app))
-        {
-            return (owners, all_ids, start.elapsed());
-        }
-        assert!(
-            start.elapsed() < PHASE_TIMEOUT,
-            "the {} instances did not share the partitions within {PHASE_TIMEOUT:?}",
-            apps.len()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+/// The partitions of each of the `members` (indexes into it), as `owners` (the member id
+/// of each partition) gives them.
+fn partitions_of(members: &[&str], owners: &[String]) -> Vec<Vec<i32>> {
+    members
+        .iter()
+        .map(|member| {
+            (0..PARTITIONS)
+                .zip(owners)
+                .filter(|(_, owner)| owner == member)
+                .map(|(partition, _)| partition)
+                .collect()
+        })
+        .collect()
 }
 
 /// Produces `orders` keyed by `order_uid`, up to a thousand waiting for their
-/// acknowledgement at once; each must be acknowledged.
-async fn produce_orders(kafka: &KafkaArgs, orders: &[Order]) {
+/// acknowledgement at once; each must be acknowledged. Returns the partition each order was
+/// written to, in the order of `orders`.
+async fn produce_orders(kafka: &KafkaArgs, orders: &[Order]) -> Vec<i32> {
     let producer = producer(kafka);
+    let mut partitions = vec![-1; orders.len()];
     let mut pending = FuturesUnordered::new();
-    for order in orders {
+    for (index, order) in orders.iter().enumerate() {
         while pending.len() >= 1000 {
-            acknowledged(pending.next().await);
+            let (index, delivery) = pending.next().await.expect("a delivery");
+            partitions[index] = acknowledged(delivery);
         }
         let json = canonical_json(order);
         let record = FutureRecord::to(&kafka.kafka_topic)
@@ -131,20 +104,21 @@ async fn produce_orders(kafka: &KafkaArgs, orders: &[Order]) {
             .send_result(record)
             .map_err(|(error, _)| error)
             .expect("the producer takes the message");
-        pending.push(delivery);
+        pending.push(async move { (index, delivery.await) });
     }
-    while let Some(delivery) = pending.next().await {
-        acknowledged(Some(delivery));
+    while let Some((index, delivery)) = pending.next().await {
+        partitions[index] = acknowledged(delivery);
     }
+    partitions
 }
 
-/// Fails the test unless the broker acknowledged the delivery.
-fn acknowledged(delivery: Option<Result<OwnedDeliveryResult, Canceled>>) {
+/// Fails the test unless the broker acknowledged the delivery; returns its partition.
+fn acknowledged(delivery: Result<OwnedDeliveryResult, Canceled>) -> i32 {
     delivery
-        .expect("a delivery")
         .expect("the producer lives")
         .map_err(|(error, _)| error)
-        .expect("the broker acknowledges");
+        .expect("the broker acknowledges")
+        .partition
 }
 
 /// `(stored orders, recorded rejections)`.
@@ -182,37 +156,50 @@ async fn lookup(app: &TestApp, uid: &str) -> (u16, bool) {
     (response.status().as_u16(), hit)
 }
 
-/// Every `step`-th order's id, `SAMPLE` of them at most.
-fn sample(orders: &[Order]) -> Vec<&str> {
-    let step = (orders.len() / SAMPLE).max(1);
-    orders
-        .iter()
-        .step_by(step)
-        .take(SAMPLE)
-        .map(|order| order.order_uid.as_str())
-        .collect()
+/// Every `step`-th item, `SAMPLE` of them at most.
+fn sample<T>(items: &[T]) -> impl Iterator<Item = &T> {
+    let step = (items.len() / SAMPLE).max(1);
+    items.iter().step_by(step).take(SAMPLE)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_stops() {
     let mut args = fresh_args();
     args.kafka.kafka_topic_partitions = PARTITIONS;
+    let groups = GroupClient::new(&args.kafka);
     let first = TestApp::spawn_with(args).await;
+    // Both instances have the same client id, so each member is told apart by its member id:
+    // the first's is the one member of the group before the second starts (a member keeps
+    // its id across rebalances while it stays in the group).
+    let (_, alone, first_joined) = wait_for_assignment(&groups, &first.args, 1).await;
+    let first_member = alone[0].clone();
+    let starting = Instant::now();
     let second = TestApp::spawn_with(fresh_args_sharing(&first.args)).await;
     assert_ne!(first.base, second.base);
-    let (owners, probes, joined) = wait_for_sharing(&[&first, &second], &first.args.kafka).await;
-    println!(
-        "scale-out: 2 instances, {PARTITIONS} partitions: owner of each partition {owners:?} ({} probe orders, {joined:.2?} after both started)",
-        probes.len()
+    let (group, owners, _) = wait_for_assignment(&groups, &first.args, 2).await;
+    let joined = starting.elapsed();
+    let second_member = group
+        .members
+        .iter()
+        .map(|member| member.id.clone())
+        .find(|id| *id != first_member)
+        .expect("two members");
+    assert!(
+        owners.contains(&first_member),
+        "the first instance's member {first_member} left the group: {group:?}"
     );
-    let mut extra = probes.len();
+    let shares = partitions_of(&[&first_member, &second_member], &owners);
+    println!(
+        "scale-out: 2 instances, {PARTITIONS} partitions: the first alone owned them all {first_joined:.2?} after it served; group Stable ({} assignor) {joined:.2?} after the second began starting: first instance ({first_member}) owns {:?}, second ({second_member}) owns {:?}",
+        group.protocol, shares[0], shares[1]
+    );
 
     let orders: Vec<Order> = fake_orders((FIRST + SECOND) as u64, None).collect();
     let (batch_one, batch_two) = orders.split_at(FIRST);
     let start = Instant::now();
-    produce_orders(&first.args.kafka, batch_one).await;
+    let partitions = produce_orders(&first.args.kafka, batch_one).await;
     let produced = start.elapsed();
-    wait_for_stored(&first.store, FIRST + extra).await;
+    wait_for_stored(&first.store, FIRST).await;
     let ingest = start.elapsed();
     println!(
         "scale-out: {FIRST} orders produced in {produced:.2?}, all stored by 2 instances in {ingest:.2?} ({:.0} orders/s from the first produce)",
@@ -221,23 +208,38 @@ async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_st
     let (stored, rejected) = counts(&first.store).await;
     assert_eq!(
         (stored, rejected),
-        ((FIRST + extra) as i64, 0),
+        (FIRST as i64, 0),
         "each order stored once"
+    );
+    let (_, owners_after, _) = wait_for_assignment(&groups, &first.args, 2).await;
+    assert_eq!(
+        owners_after, owners,
+        "no rebalance while the batch was ingested"
     );
 
     // Both answer for any id. Each instance caches what it ingests, so the first lookup of
-    // an id is a hit on the instance whose partition it came from: both must have hits.
+    // an id is a hit on the instance the group assigned its partition to, a miss on the other.
+    let delivered: Vec<(&str, i32)> = batch_one
+        .iter()
+        .map(|order| order.order_uid.as_str())
+        .zip(partitions)
+        .collect();
     let (mut hits_first, mut hits_second) = (0, 0);
-    for uid in sample(batch_one) {
+    for &(uid, partition) in sample(&delivered) {
+        let owner = &owners[usize::try_from(partition).expect("a partition")];
         let (status_first, hit_first) = lookup(&first, uid).await;
         let (status_second, hit_second) = lookup(&second, uid).await;
         assert_eq!((status_first, status_second), (200, 200), "{uid}");
-        assert!(hit_first || hit_second, "{uid} was ingested by neither");
+        assert_eq!(
+            (hit_first, hit_second),
+            (*owner == first_member, *owner == second_member),
+            "{uid} of partition {partition} must be ingested by its owner {owner} alone"
+        );
         hits_first += usize::from(hit_first);
         hits_second += usize::from(hit_second);
     }
     println!(
-        "scale-out: of {SAMPLE} sampled ids, ingested by the first instance {hits_first}, by the second {hits_second}"
+        "scale-out: of {SAMPLE} sampled ids, ingested by the first instance {hits_first}, by the second {hits_second}, each by the member its partition is assigned to"
     );
     assert!(hits_first > 0 && hits_second > 0, "each ingests a share");
 
@@ -254,21 +256,24 @@ async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_st
     let stopping = Instant::now();
     first.stop().await;
     let stopped = stopping.elapsed();
-    // Every partition is consumed again (by the survivor) once a probe on each is stored.
-    let (owners, probes, _) = wait_for_sharing(&[&second], &second.args.kafka).await;
-    extra += probes.len();
+    let (group, owners, _) = wait_for_assignment(&groups, &second.args, 1).await;
     let taken_over = stopping.elapsed();
+    assert_eq!(
+        owners,
+        vec![second_member.clone(); PARTITIONS as usize],
+        "the second instance's member owns every partition: {group:?}"
+    );
     producing.await.expect("no panic");
-    wait_for_stored(&second.store, FIRST + SECOND + extra).await;
+    wait_for_stored(&second.store, FIRST + SECOND).await;
     let all_stored = stopping.elapsed();
     println!(
-        "scale-out: first instance stopped in {stopped:.2?}; the second consumed all {PARTITIONS} partitions ({owners:?}) {taken_over:.2?} after the stop began; all {} orders stored {all_stored:.2?} after it",
-        FIRST + SECOND + extra
+        "scale-out: first instance stopped in {stopped:.2?}; group Stable with the second ({second_member}) alone owning all {PARTITIONS} partitions {taken_over:.2?} after the stop began; all {} orders stored {all_stored:.2?} after it",
+        FIRST + SECOND
     );
     let (stored, rejected) = counts(&second.store).await;
     assert_eq!(
         (stored, rejected),
-        ((FIRST + SECOND + extra) as i64, 0),
+        ((FIRST + SECOND) as i64, 0),
         "no loss, no duplicate"
     );
     let ids: BTreeSet<String> = sqlx::query_scalar("SELECT order_uid FROM orders")
@@ -278,7 +283,8 @@ async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_st
         .into_iter()
         .collect();
     assert!(orders.iter().all(|order| ids.contains(&order.order_uid)));
-    for uid in sample(batch_two) {
+    for order in sample(batch_two) {
+        let uid = &order.order_uid;
         assert_eq!(lookup(&second, uid).await.0, 200, "{uid}");
     }
     second.stop_and_drop().await;
