@@ -263,30 +263,20 @@ impl Run {
     /// Waits until more messages are handled than `before` counted; returns how long since
     /// `since`.
     pub async fn wait_handled_beyond(&self, before: Counts, since: Instant) -> Duration {
-        let deadline = Instant::now() + HANDLE_ALL_WITHIN;
-        loop {
-            // While the database comes back, a count may fail; try again.
-            let counts = sqlx::query_as::<_, (i64, i64)>(
-                "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM rejected)",
-            )
-            .fetch_one(self.store.pool())
+        self.wait_handled(before.stored + before.rejected + 1, Duration::from_millis(20))
             .await;
-            if let Ok((stored, rejected)) = counts
-                && stored + rejected > before.stored + before.rejected
-            {
-                return since.elapsed();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nothing more handled in time than {before:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        since.elapsed()
     }
 
     /// Waits until every sent message is a stored order or a rejection.
     pub async fn wait_all_handled(&self) {
         let total = (self.sent_ids.len() + self.bad) as i64;
+        self.wait_handled(total, Duration::from_millis(100)).await;
+    }
+
+    /// Waits until at least `handled` messages are stored orders or rejections, counting
+    /// every `poll`.
+    async fn wait_handled(&self, handled: i64, poll: Duration) {
         let deadline = Instant::now() + HANDLE_ALL_WITHIN;
         loop {
             // While the database comes back, a count may fail; try again.
@@ -296,15 +286,15 @@ impl Run {
             .fetch_one(self.store.pool())
             .await;
             if let Ok((stored, rejected)) = counts
-                && stored + rejected >= total
+                && stored + rejected >= handled
             {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "not everything handled in time: {counts:?} of {total}"
+                "fewer than {handled} messages handled in time: {counts:?}"
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(poll).await;
         }
     }
 
