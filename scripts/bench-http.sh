@@ -15,10 +15,13 @@
 #      fixed rate with latency correction.
 #
 # `serve` runs with RUST_LOG=warn: no access log (target `access`) and no per-request spans.
-# Only 127.0.0.1 is used. Needs PostgreSQL on 127.0.0.1:5432 and a broker on 127.0.0.1:9092
-# (`make all-up`): `serve` subscribes to a fresh topic that nothing is produced to.
+# Only 127.0.0.1 is used. Needs PostgreSQL on 127.0.0.1:5432 and Apache Kafka on
+# 127.0.0.1:9092 (`make all-up`, or `bash scripts/kafka.sh up` for the broker alone): `serve`
+# creates and subscribes to a fresh topic that nothing is produced to (left on the broker,
+# empty).
 # Environment: N (100000), HOT (10000), SEED (42), DURATION (10s), THREADS (2),
-# CONNECTIONS (64), RATE (10000), KAFKA_BROKERS, PGURL (server URL).
+# CONNECTIONS (64), RATE (10000), KAFKA_BROKERS, PGURL (server URL, with the password:
+# PostgreSQL asks for one over TCP).
 set -euo pipefail
 # A failing command inside $(...) stops the script too, not only a failing plain command.
 shopt -s inherit_errexit
@@ -32,7 +35,7 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 RATE=${RATE:-10000}
 BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
-PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
+PGURL=${PGURL:-postgres://postgres:postgres@127.0.0.1:5432}
 export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf 'bench-http: %s\n' "$*" >&2; }

@@ -7,17 +7,24 @@
 #   3. database limit: COPY of the same N documents into a fresh table with the orders
 #      table's schema, through psql;
 #   4. starts `serve` cold on a fresh database and consumer group and measures the time until
-#      all N are committed in PostgreSQL, and the peak RSS of `serve`.
+#      all N are committed in PostgreSQL, the peak RSS of `serve` and of the broker, and the
+#      CPU seconds that `serve`, the broker and PostgreSQL used meanwhile.
 #
-# Needs PostgreSQL on 127.0.0.1:5432 and a broker on 127.0.0.1:9092 (`make all-up`).
-# Environment: N (default 100000), SEED (default 42), KAFKA_BROKERS, PGURL (server URL).
+# Needs PostgreSQL on 127.0.0.1:5432 and Apache Kafka on 127.0.0.1:9092 (`make all-up`, or
+# `bash scripts/kafka.sh up` for the broker alone). The broker whose CPU and memory are
+# counted is the JVM (or JVMs) of the scripts/kafka.sh cluster in .run/kafka/ that serves one
+# of KAFKA_BROKERS' ports, else any `kafka.Kafka` process on the machine; its version is the
+# one scripts/kafka.sh pins (`scripts/kafka.sh version`), checked against the jars the JVM
+# runs. The topic (N orders, a fresh one per run) is left on the broker.
+# Environment: N (default 100000), SEED (default 42), KAFKA_BROKERS, PGURL (server URL, with
+# the password: PostgreSQL asks for one over TCP).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 N=${N:-100000}
 SEED=${SEED:-42}
 BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
-PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
+PGURL=${PGURL:-postgres://postgres:postgres@127.0.0.1:5432}
 export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf 'bench-ingest: %s\n' "$*" >&2; }
@@ -32,7 +39,38 @@ cpu_of() {
     python3 -c "print(f'{$ticks / $(getconf CLK_TCK):.1f}')"
 }
 postgres_pids() { pgrep -u postgres || true; }
-tansu_pids() { pgrep -x tansu || true; }
+# The broker's JVMs: the running nodes of each scripts/kafka.sh cluster (.run/kafka/<nodes>x
+# <port>/node-<i>/) one of whose client ports is in BROKERS; if none, any kafka.Kafka JVM.
+kafka_pids() {
+    local ports cluster node port pid pids=() found
+    ports=" $(tr ',' ' ' <<< "$BROKERS" | sed -E 's/[^ ]*:([0-9]+)/\1/g') "
+    for cluster in .run/kafka/[0-9]*x[0-9]*/; do
+        found=0
+        for node in "$cluster"node-*/; do
+            port=$(sed -nE 's|^listeners=.*PLAINTEXT://[^,]*:([0-9]+).*|\1|p' "${node}server.properties" 2>/dev/null || true)
+            [[ -n $port && $ports == *" $port "* ]] && found=1
+        done
+        ((found)) || continue
+        for node in "$cluster"node-*/; do
+            pid=$(cat "${node}kafka.pid" 2>/dev/null) || continue
+            [[ $pid =~ ^[0-9]+$ ]] || continue
+            tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" \
+                | grep -qF " kafka.Kafka $PWD/${node}server.properties" && pids+=("$pid")
+        done
+    done
+    ((${#pids[@]})) || mapfile -t pids < <(pgrep -f 'java .*kafka\.Kafka ' || true)
+    ((${#pids[@]})) && printf '%s\n' "${pids[@]}"
+    return 0
+}
+# Sum over the given pids of a /proc/<pid>/status field in kB (VmRSS, VmHWM), in MiB.
+mem_of() {
+    local field=$1 kib=0 pid; shift
+    for pid in "$@"; do
+        kib=$((kib + $(awk -v f="$field:" '$1 == f {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)))
+    done
+    echo $((kib / 1024))
+}
+max() { echo $(( $1 > $2 ? $1 : $2 )); }
 rate() { python3 -c "import sys; n, a, b = map(float, sys.argv[1:]); print(f'{n / (b - a):.0f}')" "$@"; }
 
 cargo build --release --quiet --bin order-service --example consume_only
@@ -51,6 +89,23 @@ cleanup() {
 trap cleanup EXIT
 
 say "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB memory; N=$N"
+
+# The broker: its JVMs, taken once (their CPU is counted before and after ingest), and the
+# version of Kafka they run.
+mapfile -t kafka_pid_list < <(kafka_pids)
+((${#kafka_pid_list[@]})) || { say "no Kafka broker JVM found (bash scripts/kafka.sh up)"; exit 1; }
+pinned=$(bash scripts/kafka.sh version)
+running=$(tr '\0' ' ' < "/proc/${kafka_pid_list[0]}/cmdline" | sed -nE 's|.*/libs-([^/ ]+)/.*|\1|p')
+heap=$(tr '\0' '\n' < "/proc/${kafka_pid_list[0]}/cmdline" | { grep -E '^-Xm[sx]' || true; } | paste -sd ' ' -)
+if [[ -z $running ]]; then
+    kafka_version="$pinned (pinned by scripts/kafka.sh; the JVM's own version is unknown: not started by it)"
+elif [[ $running != "$pinned" ]]; then
+    kafka_version="$running (its jars; scripts/kafka.sh now pins $pinned: restart it)"
+else
+    kafka_version=$running
+fi
+broker_desc="Apache Kafka $kafka_version, ${#kafka_pid_list[@]} JVM(s): pid ${kafka_pid_list[*]}${heap:+, $heap}"
+say "broker: $broker_desc"
 
 # 1. The documents, and the same documents produced to a fresh topic.
 "$BIN" generate -n "$N" --seed "$SEED" > "$work/orders.jsonl"
@@ -87,7 +142,8 @@ DATABASE_URL=$ingest_db RUST_LOG=warn "$BIN" migrate
 count() { psql "$ingest_db" -qAtX -c "SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM rejected)"; }
 # The cache is bounded well below N orders, so that RSS shows the pipeline, not the cache.
 CACHE_MAX_BYTES=${CACHE_MAX_BYTES:-64MiB}
-pg_cpu0=$(cpu_of $(postgres_pids)); tansu_cpu0=$(cpu_of $(tansu_pids))
+pg_cpu0=$(cpu_of $(postgres_pids)); kafka_cpu0=$(cpu_of "${kafka_pid_list[@]}")
+kafka_rss_max=$(mem_of VmRSS "${kafka_pid_list[@]}")
 t0=$(now)
 DATABASE_URL=$ingest_db KAFKA_BROKERS=$BROKERS KAFKA_TOPIC=$topic KAFKA_DLQ_TOPIC= \
     KAFKA_GROUP_ID="${name}_ingest" HTTP_ADDR=127.0.0.1:0 CACHE_WARM_LIMIT=0 RUST_LOG=warn \
@@ -99,6 +155,8 @@ while :; do
     [[ -z $first && $c -gt 0 ]] && first=$(now)
     [[ $c -ge $N ]] && break
     kill -0 "$serve_pid" 2>/dev/null || { say "serve died:"; tail "$work/serve.log" >&2; exit 1; }
+    # VmHWM cannot be reset without writing to the broker's clear_refs: sample VmRSS instead.
+    kafka_rss_max=$(max "$kafka_rss_max" "$(mem_of VmRSS "${kafka_pid_list[@]}")")
     # count(*) scans the table: poll gently, so that the poll does not slow what it measures.
     sleep 0.5
 done
@@ -106,7 +164,9 @@ t1=$(now)
 peak_kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$serve_pid/status")
 serve_cpu=$(cpu_of "$serve_pid")
 pg_cpu=$(python3 -c "print(f'{$(cpu_of $(postgres_pids)) - $pg_cpu0:.1f}')")
-tansu_cpu=$(python3 -c "print(f'{$(cpu_of $(tansu_pids)) - $tansu_cpu0:.1f}')")
+kafka_cpu=$(python3 -c "print(f'{$(cpu_of "${kafka_pid_list[@]}") - $kafka_cpu0:.1f}')")
+kafka_rss_max=$(max "$kafka_rss_max" "$(mem_of VmRSS "${kafka_pid_list[@]}")")
+kafka_hwm=$(mem_of VmHWM "${kafka_pid_list[@]}")
 wall=$(python3 -c "print(f'{$t1 - $t0:.1f}')")
 kill -TERM "$serve_pid"; wait "$serve_pid" || true; serve_pid=""
 ingest_rate=$(rate "$N" "$t0" "$t1")
@@ -116,6 +176,7 @@ lower=$(( broker_rate < db_rate ? broker_rate : db_rate ))
 ratio=$(python3 -c "print(f'{$ingest_rate / $lower:.2f}')")
 steady_ratio=$(python3 -c "print(f'{$steady_rate / $lower:.2f}')")
 cat <<OUT
+broker:             $broker_desc
 orders:             $N ($((bytes / N)) bytes of JSON each, $((bytes / 1048576)) MiB)
 produce (send):     $produce_rate orders/s
 broker limit:       $broker_rate orders/s   (consume-only, ingest's consumer settings)
@@ -123,5 +184,6 @@ database limit:     $db_rate orders/s   (psql COPY into a fresh table like order
 ingest (serve):     $ingest_rate orders/s from a cold start; $steady_rate orders/s from the first stored order
 ingest / lower:     $ratio from a cold start; $steady_ratio from the first stored order
 peak RSS of serve:  $((peak_kib / 1024)) MiB (CACHE_MAX_BYTES=$CACHE_MAX_BYTES)
-CPU during ingest:  ${wall} s wall on $(nproc) cores: serve ${serve_cpu} s, tansu ${tansu_cpu} s, postgres ${pg_cpu} s
+peak RSS of kafka:  $kafka_rss_max MiB during ingest (VmRSS every 0.5 s); $kafka_hwm MiB since the JVM started (VmHWM)
+CPU during ingest:  ${wall} s wall on $(nproc) cores: serve ${serve_cpu} s, kafka ${kafka_cpu} s, postgres ${pg_cpu} s
 OUT
