@@ -48,9 +48,14 @@ pub fn build_consumer(kafka: &KafkaArgs, member: GroupMember<'_>) -> anyhow::Res
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        // Prefetch at most this much per partition: when the writer falls behind (or the
-        // database is down and the consumer paused) memory stays bounded.
+        // Prefetch at most this much (librdkafka's high-level consumer bounds its one queue,
+        // all partitions together): when the writer falls behind (or the database is down and
+        // the consumer paused) memory stays bounded.
         .set("queued.max.messages.kbytes", "16384")
+        // Once that queue is full, fetch again 50 ms later, not 1 s (librdkafka's default):
+        // the writer drains 16 MiB in well under a second and then sat idle waiting for the
+        // next fetch (7-8 % of the time in a 200,000-order ingest on Apache Kafka).
+        .set("fetch.queue.backoff.ms", "50")
         // Statistics feed `kafka_consumer_lag` (see `KafkaContext::stats`).
         .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
         .create_with_context(KafkaContext::default())
