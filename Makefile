@@ -11,7 +11,7 @@ MAKEFLAGS += --no-print-directory
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help all-up all-down build migrate run send test lint fmt bench bench-ingest bench-http compose-check
+.PHONY: help all-up all-down build migrate run send test lint fmt bench bench-ingest bench-http bench-freshness compose-check
 
 help: ## List the targets
 	@echo "Targets:"
@@ -40,13 +40,16 @@ test: all-up ## Run all tests against the real PostgreSQL and Apache Kafka (star
 	bash scripts/test-tools.sh
 	$(CARGO) test --locked
 
-bench: bench-ingest bench-http ## Run every benchmark (figures go to docs/benchmarks.md by hand)
+bench: bench-ingest bench-http bench-freshness ## Run every benchmark (figures go to docs/benchmarks.md by hand)
 
 bench-ingest: all-up ## Ingest rate against the broker and database limits (N=100000)
 	@N=$(or $(BENCH_N),100000) scripts/bench-ingest.sh
 
 bench-http: all-up ## GET by id: cache hits and misses against nginx, memory per cached order
 	@scripts/bench-http.sh
+
+bench-freshness: all-up ## Producer ack to first 200 on GET /api/order/{id}: p50/p99/max per case
+	@scripts/bench-freshness.sh
 
 lint: ## Check formatting and run clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
