@@ -100,10 +100,12 @@ fetch_jars() {
     need_java
     say "fetching Apache Kafka $VERSION's jars with Maven into ${LIBS#"$ROOT/"}"
     rm -rf "$LIBS.partial"
-    # Maven runs on the Java found above, which may not be the one on PATH.
+    # Maven runs on the Java found above, which may not be the one on PATH; its quiet output
+    # still carries colour resets, which sed drops.
     JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$JAVA")")") \
         mvn -B -q -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
-        -DoutputDirectory="$LIBS.partial" -DincludeScope=runtime ||
+        -DoutputDirectory="$LIBS.partial" -DincludeScope=runtime 2>&1 |
+        sed 's/\x1b\[[0-9;]*m//g' >&2 ||
         die "Maven could not fetch org.apache.kafka:kafka_2.13:$VERSION (is Maven Central reachable?)"
     [[ -f "$LIBS.partial/kafka_2.13-$VERSION.jar" ]] || die "kafka_2.13-$VERSION.jar is missing after the fetch"
     rm -rf "$LIBS"
