@@ -263,8 +263,11 @@ impl Run {
     /// Waits until more messages are handled than `before` counted; returns how long since
     /// `since`.
     pub async fn wait_handled_beyond(&self, before: Counts, since: Instant) -> Duration {
-        self.wait_handled(before.stored + before.rejected + 1, Duration::from_millis(20))
-            .await;
+        self.wait_handled(
+            before.stored + before.rejected + 1,
+            Duration::from_millis(20),
+        )
+        .await;
         since.elapsed()
     }
 
