@@ -229,18 +229,19 @@ pub fn client_config(kafka: &KafkaArgs) -> ClientConfig {
     config
 }
 
-/// Creates the orders topic with the configured partitions unless it exists already.
-pub async fn ensure_topic(kafka: &KafkaArgs) -> anyhow::Result<()> {
+/// Creates the orders topic with the configured partitions unless it exists already; `true`
+/// if it was created now.
+pub async fn ensure_topic(kafka: &KafkaArgs) -> anyhow::Result<bool> {
     ensure_named_topic(kafka, &kafka.kafka_topic, kafka.kafka_topic_partitions).await
 }
 
 /// Creates `name` with `partitions` partitions, replicated as configured (by default as the
-/// broker's default), unless it exists already.
+/// broker's default), unless it exists already; `true` if it was created now.
 pub async fn ensure_named_topic(
     kafka: &KafkaArgs,
     name: &str,
     partitions: i32,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let admin: AdminClient<KafkaContext> = client_config(kafka)
         .create_with_context(KafkaContext::default())
         .context("cannot create a Kafka admin client")?;
@@ -254,16 +255,18 @@ pub async fn ensure_named_topic(
         .create_topics([&topic], &options)
         .await
         .with_context(|| format!("cannot reach Kafka at {}", kafka.kafka_brokers))?;
+    let mut created = false;
     for result in results {
         match result {
             Ok(name) => {
-                tracing::info!(topic = %name, partitions, replication = ?kafka.kafka_topic_replication_factor, "topic created")
+                tracing::info!(topic = %name, partitions, replication = ?kafka.kafka_topic_replication_factor, "topic created");
+                created = true;
             }
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),
         }
     }
-    Ok(())
+    Ok(created)
 }
 
 #[cfg(test)]

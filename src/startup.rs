@@ -14,7 +14,9 @@ use crate::cache::{OrderCache, WarmUp, WarmedSignal};
 use crate::config::ServeArgs;
 use crate::http::health::Readiness;
 use crate::http::{AppState, router};
-use crate::ingest::{BatchSettings, DeadLetters, GroupMember, Ingest, build_consumer};
+use crate::ingest::{
+    BatchSettings, DeadLetters, GroupMember, Ingest, build_consumer, start_new_topic_at_zero,
+};
 use crate::kafka::{ensure_named_topic, ensure_topic};
 use crate::store::Store;
 use crate::store::orders::BatchedLookup;
@@ -60,7 +62,14 @@ impl Application {
         }
         let cache = OrderCache::new(args.cache_ttl, args.cache_max_bytes);
 
-        ensure_topic(&args.kafka).await?;
+        if ensure_topic(&args.kafka).await? {
+            start_new_topic_at_zero(
+                &args.kafka,
+                &args.kafka_group_id,
+                args.kafka.kafka_topic_partitions,
+            )
+            .await;
+        }
         let dead_letters = match args.dlq_topic() {
             Some(topic) => {
                 ensure_named_topic(&args.kafka, topic, 1).await?;

@@ -21,7 +21,7 @@ use rdkafka::consumer::{CommitMode, Consumer as _};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use consumer::{Consumer, GroupMember, build_consumer};
+pub use consumer::{Consumer, GroupMember, build_consumer, start_new_topic_at_zero};
 pub use dlq::DeadLetters;
 
 use crate::cache::OrderCache;

@@ -196,3 +196,38 @@ fn send_reports_each_failed_delivery_by_id_and_exits_non_zero() {
         "{stderr}"
     );
 }
+
+/// A topic the service creates starts its group at offset 0 of every partition, committed
+/// before the group's first member joins, so that the first order needs no offset lookup.
+#[tokio::test]
+async fn a_topic_the_service_creates_starts_its_group_at_offset_zero() {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+    let app = TestApp::spawn().await;
+    let kafka = &app.args.kafka;
+    let mut partitions = TopicPartitionList::new();
+    for partition in 0..kafka.kafka_topic_partitions {
+        partitions.add_partition(&kafka.kafka_topic, partition);
+    }
+    let group = app.args.kafka_group_id.clone();
+    let brokers = kafka.kafka_brokers.clone();
+    let committed = tokio::task::spawn_blocking(move || {
+        let reader: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", &group)
+            .create()
+            .expect("consumer");
+        reader
+            .committed_offsets(partitions, Duration::from_secs(10))
+            .expect("the coordinator answers OffsetFetch")
+    })
+    .await
+    .expect("no panic");
+    let offsets: Vec<Offset> = committed.elements().iter().map(|e| e.offset()).collect();
+    assert_eq!(
+        offsets,
+        vec![Offset::Offset(0); kafka.kafka_topic_partitions as usize]
+    );
+    app.stop_and_drop().await;
+}
