@@ -41,7 +41,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use order_service::config::KafkaArgs;
 use order_service::generator::{BadKind, bad_message};
+use order_service::kafka::KafkaContext;
 use order_service::order::{Order, canonical_json};
 use order_service::send::fake_orders;
 use rand::SeedableRng;
@@ -306,23 +308,22 @@ impl Poller {
     }
 }
 
-/// Producing: `send`'s settings.
+/// Producing: `send`'s producer.
 struct Producer {
-    inner: FutureProducer,
+    inner: FutureProducer<KafkaContext>,
     /// How long a delivery may take.
     timeout: Duration,
 }
 
 impl Producer {
     fn new(brokers: &str, timeout: Duration) -> anyhow::Result<Self> {
-        let inner = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("client.id", "order-service-freshness")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", timeout.as_millis().to_string())
-            .create()
-            .context("cannot create the Kafka producer")?;
+        let kafka = KafkaArgs {
+            kafka_brokers: brokers.to_owned(),
+            kafka_topic: String::new(),
+            kafka_topic_partitions: 1,
+            kafka_topic_replication_factor: None,
+        };
+        let inner = order_service::send::producer(&kafka, timeout)?;
         Ok(Self { inner, timeout })
     }
 

@@ -21,7 +21,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::config::SendArgs;
+use crate::config::{KafkaArgs, SendArgs};
 use crate::generator::{Message, Mix, SEEDED_NOW, fake_order};
 use crate::kafka::{KafkaContext, client_config, ensure_topic};
 use crate::order::{Order, canonical_json, decode};
@@ -216,6 +216,20 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
     }
 }
 
+/// The producer of `send`: every replica acknowledges, a delivery fails after `timeout`.
+/// The freshness benchmark produces with it too.
+pub fn producer(
+    kafka: &KafkaArgs,
+    timeout: Duration,
+) -> anyhow::Result<FutureProducer<KafkaContext>> {
+    client_config(kafka)
+        .set("acks", "all")
+        .set("message.timeout.ms", timeout.as_millis().to_string())
+        .set("linger.ms", "5")
+        .create_with_context(KafkaContext::default())
+        .context("cannot create the Kafka producer")
+}
+
 /// Sends what `args` asks for. Fails, after sending all it could, if any delivery failed.
 pub async fn run(args: &SendArgs) -> anyhow::Result<()> {
     // Without the topic the deliveries fail one by one, and are reported by id below.
@@ -223,12 +237,7 @@ pub async fn run(args: &SendArgs) -> anyhow::Result<()> {
         tracing::warn!("{error:#}");
     }
     let timeout = args.delivery_timeout;
-    let producer: FutureProducer<KafkaContext> = client_config(&args.kafka)
-        .set("acks", "all")
-        .set("message.timeout.ms", timeout.as_millis().to_string())
-        .set("linger.ms", "5")
-        .create_with_context(KafkaContext::default())
-        .context("cannot create the Kafka producer")?;
+    let producer = producer(&args.kafka, timeout)?;
     let (messages, total) = match &args.file {
         Some(path) => {
             let total = if std::io::stderr().is_terminal() {
