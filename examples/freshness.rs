@@ -358,14 +358,14 @@ async fn acked(delivery: DeliveryFuture) -> anyhow::Result<Instant> {
 async fn time_order(producer: &Producer, topic: &str, poller: &Poller, order: &Order) -> Sample {
     let json = canonical_json(order);
     let sent = Instant::now();
-    let delivery = match producer.send(topic, &order.order_uid, &json) {
+    let delivery = match producer.send(topic, &order.order_uid, json.as_bytes()) {
         Ok(delivery) => delivery,
         Err(error) => {
             eprintln!("freshness: {error:#}");
             return Sample::failed(order.order_uid.clone(), None, 0);
         }
     };
-    observe(delivery, sent, poller, order.order_uid.clone(), json).await
+    observe(delivery, sent, poller, order.order_uid.clone(), json.into()).await
 }
 
 /// Waits for the acknowledgement of a record sent at `sent`, then for the first 200.
@@ -453,7 +453,7 @@ impl Bench {
             } else {
                 // Produced like the others, not polled: only its delivery is checked.
                 let json = canonical_json(&order);
-                let delivery = producer.send(&topic, &order.order_uid, &json)?;
+                let delivery = producer.send(&topic, &order.order_uid, json.as_bytes())?;
                 untimed.push(tokio::spawn(acked(delivery)));
             }
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use crate::store::orders::{OrderSummary, stored_at_now};
+use crate::order::{OrderSummary, stored_at_now};
 
 /// How many events a slow listener may be behind before it skips.
 pub const CAPACITY: usize = 256;

@@ -238,7 +238,7 @@ impl Message {
     pub fn valid(order: &Order) -> Self {
         Self {
             key: Some(order.order_uid.clone()),
-            value: canonical_json(order).to_vec(),
+            value: canonical_json(order).into_bytes(),
             order_uid: Some(order.order_uid.clone()),
             bad: None,
         }
@@ -253,12 +253,12 @@ pub fn bad_message<R: Rng>(rng: &mut R, kind: BadKind, base: &Order) -> Message 
     let value = match kind {
         BadKind::NotJson => {
             let json = canonical_json(&order);
-            json[..json.len() / 2].to_vec()
+            json.as_bytes()[..json.len() / 2].to_vec()
         }
         BadKind::NotUtf8 => {
             const MARK: &str = "NOT-UTF-8";
             order.delivery.name = MARK.to_owned();
-            let json = canonical_json(&order).to_vec();
+            let json = canonical_json(&order).into_bytes();
             let at = json
                 .windows(MARK.len())
                 .position(|w| w == MARK.as_bytes())
@@ -285,24 +285,24 @@ pub fn bad_message<R: Rng>(rng: &mut R, kind: BadKind, base: &Order) -> Message 
         }),
         BadKind::OutOfRange => {
             order.items[0].sale = rng.random_range(101..=200);
-            canonical_json(&order).to_vec()
+            canonical_json(&order).into_bytes()
         }
         BadKind::InconsistentSums => {
             order.payment.amount += rng.random_range(1..=100);
-            canonical_json(&order).to_vec()
+            canonical_json(&order).into_bytes()
         }
         BadKind::BadEmail => {
             order.delivery.email = order.delivery.email.replace('@', " at ");
-            canonical_json(&order).to_vec()
+            canonical_json(&order).into_bytes()
         }
         BadKind::BadOrderUid => {
             order.order_uid = format!("{} #{}", order.order_uid, rng.random_range(1..100));
             key = Some(order.order_uid.clone());
-            canonical_json(&order).to_vec()
+            canonical_json(&order).into_bytes()
         }
         BadKind::Conflict => {
             order.delivery.name = format!("{} (changed)", order.delivery.name);
-            canonical_json(&order).to_vec()
+            canonical_json(&order).into_bytes()
         }
     };
     Message {

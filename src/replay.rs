@@ -5,8 +5,8 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use crate::order::{Rejection, canonical_json, decode};
-use crate::store::{NewOrder, SaveOutcome, Store};
+use crate::order::{canonical_json, decode};
+use crate::store::{NewOrder, Store};
 
 /// What a replay did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -39,13 +39,14 @@ pub async fn replay(
                 let json = canonical_json(&order);
                 let new = NewOrder {
                     uid: &order.order_uid,
-                    json: std::str::from_utf8(&json).expect("serde_json writes UTF-8"),
-                    source: row.source(),
+                    json: &json,
+                    origin: row.origin(),
                 };
                 // The same path as ingest; a conflict's rejection row is this row already.
-                match store.save_batch(&[new], &[]).await?.as_slice() {
-                    [SaveOutcome::Stored | SaveOutcome::Duplicate] => Ok(order.order_uid),
-                    _ => Err(Rejection::conflict(&order.order_uid).to_string()),
+                let saved = store.save_batch(&[new], &[]).await?;
+                match saved.conflicts.first() {
+                    None => Ok(order.order_uid),
+                    Some((_, conflict)) => Err(conflict.to_string()),
                 }
             }
         };

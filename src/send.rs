@@ -160,7 +160,7 @@ fn count_non_blank(reader: impl BufRead) -> std::io::Result<u64> {
 /// Prints `count` fake orders as JSON lines: the documents `send` with the same seed sends.
 pub fn generate(count: u64, seed: Option<u64>, out: &mut impl Write) -> anyhow::Result<()> {
     for order in fake_orders(count, seed) {
-        out.write_all(&canonical_json(&order))
+        out.write_all(canonical_json(&order).as_bytes())
             .and_then(|()| out.write_all(b"\n"))
             .context("cannot write to standard output")?;
     }
@@ -411,7 +411,7 @@ mod tests {
     #[test]
     fn a_file_line_is_keyed_by_its_order_uid_and_valid_only_if_the_contract_says_so() {
         let order = fake_orders(1, Some(1)).next().expect("an order");
-        let json = canonical_json(&order).to_vec();
+        let json = canonical_json(&order).into_bytes();
         let message = line_message(json.clone());
         assert_eq!(message.key.as_deref(), Some(order.order_uid.as_str()));
         assert_eq!(message.order_uid.as_deref(), Some(order.order_uid.as_str()));
@@ -429,7 +429,7 @@ mod tests {
     #[test]
     fn a_file_gives_its_non_empty_lines_without_line_ends() {
         let order = fake_orders(1, Some(2)).next().expect("an order");
-        let mut text = canonical_json(&order).to_vec();
+        let mut text = canonical_json(&order).into_bytes();
         text.extend_from_slice(b"\r\n\n   \n\xff bad\n{}");
         let messages: Vec<_> = lines(&text[..])
             .collect::<anyhow::Result<_>>()
@@ -438,7 +438,7 @@ mod tests {
         assert_eq!(
             values,
             vec![
-                canonical_json(&order).to_vec(),
+                canonical_json(&order).into_bytes(),
                 b"\xff bad".to_vec(),
                 b"{}".to_vec()
             ]
@@ -455,7 +455,7 @@ mod tests {
         // taken from a second, plain parse would be missing.
         let order = fake_orders(1, Some(4)).next().expect("an order");
         let mut line = b"\xEF\xBB\xBF".to_vec();
-        line.extend_from_slice(&canonical_json(&order));
+        line.extend_from_slice(canonical_json(&order).as_bytes());
         let message = line_message(line);
         assert_eq!(message.order_uid.as_deref(), Some(order.order_uid.as_str()));
         assert_eq!(message.key, message.order_uid);
@@ -464,7 +464,7 @@ mod tests {
     #[test]
     fn the_count_is_the_number_of_messages_the_lines_give() {
         let order = fake_orders(1, Some(3)).next().expect("an order");
-        let mut text = canonical_json(&order).to_vec();
+        let mut text = canonical_json(&order).into_bytes();
         text.extend_from_slice(b"\r\n\n \t\r\n\xff bad\nnot json\r\n{}");
         let counted = count_non_blank(&text[..]).expect("read");
         assert_eq!(counted, 4);

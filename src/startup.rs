@@ -12,14 +12,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cache::{OrderCache, WarmUp, WarmedSignal};
 use crate::config::ServeArgs;
+use crate::events::OrderEvents;
 use crate::http::health::Readiness;
 use crate::http::{AppState, router};
 use crate::ingest::{
-    BatchSettings, DeadLetters, GroupMember, Ingest, build_consumer, start_new_topic_at_zero,
+    BatchSettings, DeadLetters, GroupMember, Ingest, Sinks, build_consumer, start_new_topic_at_zero,
 };
 use crate::kafka::{ensure_named_topic, ensure_topic};
-use crate::store::Store;
-use crate::store::orders::BatchedLookup;
+use crate::store::{BatchedLookup, Store};
 
 /// How long a request waits for a database connection before it is answered with 503.
 const DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -60,7 +60,9 @@ impl Application {
                 .await
                 .context("cannot apply migrations (DATABASE_URL)")?;
         }
+        // The cache and the event hub are filled by ingest and read by HTTP.
         let cache = OrderCache::new(args.cache_ttl, args.cache_max_bytes);
+        let events = OrderEvents::new();
 
         if ensure_topic(&args.kafka).await? {
             start_new_topic_at_zero(
@@ -87,13 +89,13 @@ impl Application {
             max_messages: args.ingest_batch_size as usize,
             linger: args.ingest_batch_linger,
         };
-        let ingest = Ingest::new(
-            consumer,
-            store.clone(),
-            cache.clone(),
+        let sinks = Sinks {
+            store: store.clone(),
+            cache: cache.clone(),
+            events: events.clone(),
             dead_letters,
-            batches,
-        );
+        };
+        let ingest = Ingest::new(consumer, sinks, batches);
 
         let listener = TcpListener::bind(args.http_addr)
             .await
@@ -109,7 +111,7 @@ impl Application {
             orders: Arc::new(BatchedLookup::spawn(store.clone())),
             readiness,
             lists: Arc::new(store),
-            events: ingest.events(),
+            events,
             shutdown: CancellationToken::new(),
         };
         Ok(Self {

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::SharedState;
 use super::error::ApiError;
-use crate::store::orders::OrderSummary;
-use crate::store::rejected::RejectedSummary;
+use crate::order::OrderSummary;
+use crate::store::RejectedSummary;
 
 /// How many entries a list has when `limit` is not given.
 pub const DEFAULT_LIMIT: i64 = 20;

@@ -1,8 +1,6 @@
 //! The one error type of the HTTP boundary. Each variant is a status and a JSON body
 //! `{"error": code, "message": text}`; internal error text never reaches a response.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -132,36 +130,13 @@ impl ApiError {
 }
 
 impl From<StoreError> for ApiError {
+    /// Maps a failed read: 503 when the database is down or slow (a retry may pass), 500
+    /// otherwise. The failure is logged where it happened, not here.
     fn from(error: StoreError) -> Self {
-        Self::from(&error)
-    }
-}
-
-impl From<Arc<StoreError>> for ApiError {
-    /// A store error shared by the requests that waited for one database read.
-    fn from(error: Arc<StoreError>) -> Self {
-        Self::from(&*error)
-    }
-}
-
-impl From<&StoreError> for ApiError {
-    fn from(error: &StoreError) -> Self {
-        match error {
-            StoreError::Unavailable(_) => {
-                tracing::warn!(%error, "database read failed: database unavailable");
-                Self::Unavailable
-            }
-            StoreError::Query(_) | StoreError::Corrupt { .. } => {
-                tracing::error!(%error, "database read failed");
-                Self::Internal
-            }
-            // Logged once, where the batch failed; each waiting request only answers it.
-            StoreError::Shared(shared) => match **shared {
-                StoreError::Unavailable(_) => Self::Unavailable,
-                StoreError::Shared(_) | StoreError::Query(_) | StoreError::Corrupt { .. } => {
-                    Self::Internal
-                }
-            },
+        if error.is_unavailable() {
+            Self::Unavailable
+        } else {
+            Self::Internal
         }
     }
 }

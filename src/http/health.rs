@@ -10,14 +10,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::future::BoxFuture;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::SharedState;
 use super::error::ErrorBody;
-use crate::kafka::ConsumerStatus;
-use crate::store::{Store, StoreError};
+use crate::ingest::ConsumerStatus;
+use crate::store::DatabasePing;
 
 /// How long an instance stays ready while a rebalance has taken its partitions away: every
 /// member of the group gives up its partitions at the start of a rebalance, and readiness must
@@ -26,18 +25,6 @@ pub const REBALANCE_GRACE: Duration = Duration::from_secs(30);
 
 /// How long the readiness check waits for `SELECT 1`.
 pub const PING_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// Asking the database whether it answers: a trait so that handlers can be tested with a fake.
-pub trait DatabasePing: Send + Sync + 'static {
-    /// `Ok` if the database answered `SELECT 1` within `timeout`.
-    fn ping(&self, timeout: Duration) -> BoxFuture<'_, Result<(), StoreError>>;
-}
-
-impl DatabasePing for Store {
-    fn ping(&self, timeout: Duration) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(Store::ping(self, timeout))
-    }
-}
 
 /// What readiness depends on.
 #[derive(Clone)]

@@ -18,9 +18,9 @@ use super::browse::DEFAULT_LIMIT;
 use super::stream::MAX_LISTENERS;
 use super::{AppState, Limits, router_with};
 use crate::events::OrderEvents;
+use crate::order::OrderSummary;
 use crate::store::StoreError;
-use crate::store::orders::{OrderSummary, RecentLists};
-use crate::store::rejected::RejectedSummary;
+use crate::store::{RecentLists, RejectedSummary};
 
 /// A [`RecentLists`] with one order and one rejection that records the limits it is asked for.
 #[derive(Default)]
@@ -41,7 +41,7 @@ impl FakeLists {
     fn ask(&self, limit: i64) -> Result<(), StoreError> {
         self.asked.lock().expect("not poisoned").push(limit);
         if self.down {
-            return Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut));
+            return Err(StoreError::Unavailable(Arc::new(sqlx::Error::PoolTimedOut)));
         }
         Ok(())
     }
@@ -126,7 +126,7 @@ fn fixture(down: bool, limits: Limits) -> Fixture {
 /// An order store that knows no order, on a database that always answers.
 struct NoOrders;
 
-impl crate::http::health::DatabasePing for NoOrders {
+impl crate::store::DatabasePing for NoOrders {
     fn ping(&self, _timeout: Duration) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async { Ok(()) })
     }

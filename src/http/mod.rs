@@ -56,8 +56,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::cache::OrderCache;
 use crate::events::OrderEvents;
-use crate::store::OrderLookup;
-use crate::store::orders::RecentLists;
+use crate::store::{OrderLookup, RecentLists};
 use answer::AnswerErrors;
 use error::ApiError;
 use guard::RequestGuard;
@@ -89,7 +88,7 @@ pub type SharedState = Arc<AppState>;
 impl AppState {
     /// A state for handler tests: `store` answers lookups and pings, the cache is empty, the
     /// consumer is not running, the lists are empty and nothing stops the event streams.
-    fn for_tests<S: OrderLookup + health::DatabasePing>(store: Arc<S>) -> Self {
+    fn for_tests<S: OrderLookup + crate::store::DatabasePing>(store: Arc<S>) -> Self {
         Self {
             cache: OrderCache::new(Duration::from_secs(60), 1 << 20),
             orders: store.clone(),

@@ -36,8 +36,8 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
     ),
     components(schemas(
         super::error::ErrorBody,
-        crate::store::orders::OrderSummary,
-        crate::store::rejected::RejectedSummary,
+        crate::order::OrderSummary,
+        crate::store::RejectedSummary,
     )),
     tags(
         (name = "orders", description = "Orders by id"),

@@ -10,7 +10,7 @@ use axum::response::Response;
 
 use super::SharedState;
 use super::error::ApiError;
-use crate::cache::{CachedOrder, Source};
+use crate::cache::{CachedOrder, Served};
 use crate::order::rules::is_valid_order_uid;
 
 /// The header that says where the answer came from.
@@ -55,17 +55,17 @@ pub async fn get_order(
     if !is_valid_order_uid(&uid) {
         return Err(ApiError::InvalidId);
     }
-    let (order, source) = state
+    let (order, served) = state
         .cache
         .get_or_load(&uid, state.orders.as_ref())
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(order_response(order, source, request.headers()))
+    Ok(order_response(order, served, request.headers()))
 }
 
 /// A 200 with the order's JSON, or a 304 if the client's `If-None-Match` has its tag; either
 /// way with `ETag`, `Cache-Control` and `X-Cache`.
-fn order_response(order: CachedOrder, source: Source, request: &HeaderMap) -> Response {
+fn order_response(order: CachedOrder, served: Served, request: &HeaderMap) -> Response {
     let not_modified = if_none_match_has(request, order.etag.as_bytes());
     let mut response = if not_modified {
         let mut response = Response::new(Body::empty());
@@ -84,7 +84,7 @@ fn order_response(order: CachedOrder, source: Source, request: &HeaderMap) -> Re
     }
     headers.insert(header::ETAG, order.etag);
     headers.insert(header::CACHE_CONTROL, ORDER_CACHE_CONTROL);
-    headers.insert(X_CACHE, HeaderValue::from_static(source.as_str()));
+    headers.insert(X_CACHE, HeaderValue::from_static(served.as_str()));
     response
 }
 

@@ -10,7 +10,7 @@
 //! streams are bounded on their own, by [`MAX_LISTENERS`] (503 `overloaded` past it). Each
 //! stream ends when the service shuts down, so a graceful shutdown never waits on one.
 //!
-//! [`OrderSummary`]: crate::store::orders::OrderSummary
+//! [`OrderSummary`]: crate::order::OrderSummary
 
 use std::convert::Infallible;
 use std::time::Duration;

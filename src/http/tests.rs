@@ -18,11 +18,11 @@ use tower::ServiceExt;
 
 use super::error::ApiError;
 use super::guard::has_control_character;
-use super::health::DatabasePing;
 use super::{AppState, Limits, router, router_with};
-use crate::cache::{OrderCache, WarmSource};
-use crate::kafka::ConsumerStatus;
-use crate::store::{OrderLookup, StoreError};
+use crate::cache::OrderCache;
+use crate::ingest::ConsumerStatus;
+use crate::store::DatabasePing;
+use crate::store::{OrderLookup, RecentOrders, StoreError};
 
 /// How the fake store answers.
 #[derive(Clone, Copy)]
@@ -60,13 +60,13 @@ impl OrderLookup for FakeStore {
         let found = self.orders.get(uid).cloned();
         match self.mode {
             Mode::Up => Box::pin(async move { Ok(found) }),
-            Mode::Down => {
-                Box::pin(async { Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)) })
-            }
+            Mode::Down => Box::pin(async {
+                Err(StoreError::Unavailable(Arc::new(sqlx::Error::PoolTimedOut)))
+            }),
             Mode::Broken => Box::pin(async {
-                Err(StoreError::Query(sqlx::Error::Protocol(
+                Err(StoreError::Query(Arc::new(sqlx::Error::Protocol(
                     "secret internal detail".into(),
-                )))
+                ))))
             }),
             Mode::Stalled => Box::pin(std::future::pending()),
             Mode::Gated => {
@@ -83,9 +83,9 @@ impl OrderLookup for FakeStore {
 impl DatabasePing for FakeStore {
     fn ping(&self, _timeout: Duration) -> BoxFuture<'_, Result<(), StoreError>> {
         match self.mode {
-            Mode::Down => {
-                Box::pin(async { Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)) })
-            }
+            Mode::Down => Box::pin(async {
+                Err(StoreError::Unavailable(Arc::new(sqlx::Error::PoolTimedOut)))
+            }),
             _ => Box::pin(async { Ok(()) }),
         }
     }
@@ -257,7 +257,7 @@ async fn a_down_database_is_503_unless_cached() {
     assert_eq!(error_code(&body), "unavailable");
     assert!(header(&response, "retry-after").is_some());
 
-    cache.insert("known-1", Bytes::from_static(ORDER)).await;
+    cache.insert("known-1", ORDER).await;
     let (response, body) = get(&app, "/api/order/known-1").await;
     assert_eq!(
         response.status(),
@@ -966,7 +966,7 @@ async fn an_id_not_found_is_remembered_briefly_and_an_arriving_order_is_visible_
     assert_eq!(store.lookups.load(Ordering::SeqCst), 2, "asked again");
 
     // Ingest stores the order and caches it: served at once, though just remembered absent.
-    cache.insert("unknown-2", Bytes::from_static(ORDER)).await;
+    cache.insert("unknown-2", ORDER).await;
     let (response, body) = get(&app, "/api/order/unknown-2").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header(&response, "x-cache"), Some("hit"));
@@ -1070,7 +1070,7 @@ async fn with_the_cache_off_every_read_is_a_miss_with_the_same_bytes_and_tag() {
     );
 }
 
-impl WarmSource for FakeStore {
+impl RecentOrders for FakeStore {
     fn recent_orders(
         &self,
         _limit: i64,

@@ -12,12 +12,13 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::status::{IngestContext, STATISTICS_INTERVAL_MS};
 use crate::config::KafkaArgs;
-use crate::kafka::{KafkaContext, STATISTICS_INTERVAL_MS, client_config};
+use crate::kafka::client_config;
 use crate::metrics::names;
 
 /// The ingest's consumer.
-pub type Consumer = StreamConsumer<KafkaContext>;
+pub type Consumer = StreamConsumer<IngestContext>;
 
 /// Who the ingest's consumer is in its group.
 #[derive(Debug, Clone, Copy)]
@@ -63,9 +64,9 @@ pub fn build_consumer(kafka: &KafkaArgs, member: GroupMember<'_>) -> anyhow::Res
         // partition's first order waited for (about 600 ms on a topic `serve` just created;
         // make bench-freshness). The cost: an idle consumer fetches 50 times a second.
         .set("fetch.wait.max.ms", "20")
-        // Statistics feed `kafka_consumer_lag` (see `KafkaContext::stats`).
+        // Statistics feed `kafka_consumer_lag` (see `IngestContext::stats`).
         .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
-        .create_with_context(KafkaContext::default())
+        .create_with_context(IngestContext::default())
         .context("cannot create the Kafka consumer")?;
     consumer
         .subscribe(&[&kafka.kafka_topic])

@@ -5,7 +5,7 @@ use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
 
 use crate::order::{Rejection, canonical_json, decode};
-use crate::store::{NewOrder, RejectedMessage, Source};
+use crate::store::{MessageOrigin, NewOrder, RejectedMessage};
 
 /// A message, decoded.
 pub enum Decided {
@@ -13,8 +13,8 @@ pub enum Decided {
     Order {
         /// `order_uid`.
         uid: String,
-        /// Canonical JSON (UTF-8).
-        json: bytes::Bytes,
+        /// Canonical JSON.
+        json: String,
     },
     /// A message that broke the contract.
     Rejected(Rejection),
@@ -35,8 +35,8 @@ pub fn decide(messages: &[OwnedMessage]) -> Vec<Decided> {
 }
 
 /// Where a message came from, as the store records it.
-pub fn source(message: &OwnedMessage) -> Source<'_> {
-    Source {
+pub fn origin(message: &OwnedMessage) -> MessageOrigin<'_> {
+    MessageOrigin {
         topic: message.topic(),
         partition: message.partition(),
         offset: message.offset(),
@@ -56,11 +56,11 @@ pub fn split<'a>(
         match decision {
             Decided::Order { uid, json } => orders.push(NewOrder {
                 uid,
-                json: std::str::from_utf8(json).expect("serde_json writes UTF-8"),
-                source: source(message),
+                json,
+                origin: origin(message),
             }),
             Decided::Rejected(rejection) => rejected.push(RejectedMessage {
-                source: source(message),
+                origin: origin(message),
                 rejection,
             }),
         }

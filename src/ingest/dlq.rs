@@ -46,30 +46,30 @@ impl DeadLetters {
 
     /// Queues the rejected message for the dead-letter topic; a task logs the outcome.
     pub fn publish(&self, rejected: &RejectedMessage<'_>) {
-        let partition = rejected.source.partition.to_string();
-        let offset = rejected.source.offset.to_string();
+        let partition = rejected.origin.partition.to_string();
+        let offset = rejected.origin.offset.to_string();
         let reason = rejected.rejection.to_string();
         let headers = OwnedHeaders::new()
             .insert(header("reason", &reason))
             .insert(header("reason_code", rejected.rejection.kind.code()))
-            .insert(header("source_topic", rejected.source.topic))
+            .insert(header("source_topic", rejected.origin.topic))
             .insert(header("source_partition", &partition))
             .insert(header("source_offset", &offset));
         let mut headers = headers;
-        let mut payload = rejected.source.payload;
+        let mut payload = rejected.origin.payload;
         if let Some(value) = payload.filter(|value| value.len() > MAX_MESSAGE_BYTES) {
             // Too large for the broker too; the rejected table keeps the bytes.
             headers = headers.insert(header("payload_omitted_bytes", &value.len().to_string()));
             payload = None;
         }
         let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic).headers(headers);
-        if let Some(key) = rejected.source.key {
+        if let Some(key) = rejected.origin.key {
             record = record.key(key);
         }
         if let Some(payload) = payload {
             record = record.payload(payload);
         }
-        let source = format!("{}/{partition}@{offset}", rejected.source.topic);
+        let source = format!("{}/{partition}@{offset}", rejected.origin.topic);
         match self.producer.send_result(record) {
             Ok(delivery) => {
                 tokio::spawn(async move {

@@ -12,6 +12,7 @@ mod counters;
 mod decide;
 mod dlq;
 mod retry;
+mod status;
 mod write;
 
 use std::sync::Arc;
@@ -23,9 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use consumer::{Consumer, GroupMember, build_consumer, start_new_topic_at_zero};
 pub use dlq::DeadLetters;
+pub use status::{ConsumerStatus, IngestContext};
 
 use crate::cache::OrderCache;
-use crate::kafka::ConsumerStatus;
+use crate::events::OrderEvents;
 use crate::store::Store;
 
 /// How ingest batches its writes.
@@ -37,6 +39,19 @@ pub struct BatchSettings {
     pub linger: Duration,
 }
 
+/// Where ingest writes what it reads: built by startup, which hands the same cache and event
+/// hub to the HTTP side.
+pub struct Sinks {
+    /// Where batches are saved.
+    pub store: Store,
+    /// Where saved orders go next.
+    pub cache: OrderCache,
+    /// Where each newly stored order is announced (to the live web page).
+    pub events: OrderEvents,
+    /// Where rejections are also published, if anywhere.
+    pub dead_letters: Option<DeadLetters>,
+}
+
 /// The ingest: a consumer and what it writes to.
 pub struct Ingest {
     /// The subscribed consumer, shared by the fetching and the writing task.
@@ -46,28 +61,16 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// An ingest over `consumer`, writing batches to `store`, then `cache`, and rejections to
-    /// `dead_letters` too.
-    pub fn new(
-        consumer: Consumer,
-        store: Store,
-        cache: OrderCache,
-        dead_letters: Option<DeadLetters>,
-        batches: BatchSettings,
-    ) -> Self {
+    /// An ingest over `consumer`, writing batches of up to `batches` to `sinks`.
+    pub fn new(consumer: Consumer, sinks: Sinks, batches: BatchSettings) -> Self {
         let consumer = Arc::new(consumer);
-        let writer = write::Writer::new(consumer.clone(), store, cache, dead_letters, batches);
+        let writer = write::Writer::new(consumer.clone(), sinks, batches);
         Self { consumer, writer }
     }
 
     /// The consumer's state the readiness check reads (running, assignment).
     pub fn status(&self) -> Arc<ConsumerStatus> {
         self.consumer.context().status().clone()
-    }
-
-    /// The hub where each newly stored order is announced.
-    pub fn events(&self) -> crate::events::OrderEvents {
-        self.writer.events.clone()
     }
 
     /// Runs until `shutdown` is cancelled: then fetching stops, what was fetched is written,

@@ -13,47 +13,28 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::decide::{Decided, decide, source, split};
-use super::dlq::DeadLetters;
+use super::decide::{Decided, decide, split};
 use super::retry::Backoff;
-use super::{BatchSettings, Consumer};
-use crate::cache::OrderCache;
-use crate::events::OrderEvents;
-use crate::order::Rejection;
-use crate::store::{RejectedMessage, SaveOutcome, Store};
+use super::{BatchSettings, Consumer, Sinks};
+use crate::store::{RejectedMessage, SaveOutcome};
 
 /// The writing side of ingest.
 pub struct Writer {
     /// The consumer, to store offsets and to pause fetching.
     consumer: Arc<Consumer>,
-    /// Where batches go.
-    store: Store,
-    /// Where stored orders go next.
-    cache: OrderCache,
-    /// Where rejections are also published, if anywhere.
-    dead_letters: Option<DeadLetters>,
+    /// Where batches, orders, events and rejections go.
+    sinks: Sinks,
     /// Batch size and linger.
     batches: BatchSettings,
-    /// Where each newly stored order is announced (to the live web page).
-    pub(super) events: OrderEvents,
 }
 
 impl Writer {
-    /// A writer of batches to `store`.
-    pub fn new(
-        consumer: Arc<Consumer>,
-        store: Store,
-        cache: OrderCache,
-        dead_letters: Option<DeadLetters>,
-        batches: BatchSettings,
-    ) -> Self {
+    /// A writer of batches to `sinks`.
+    pub fn new(consumer: Arc<Consumer>, sinks: Sinks, batches: BatchSettings) -> Self {
         Self {
             consumer,
-            store,
-            cache,
-            dead_letters,
+            sinks,
             batches,
-            events: OrderEvents::new(),
         }
     }
 
@@ -107,9 +88,9 @@ impl Writer {
         let decided = decide(batch);
         let (orders, rejected) = split(batch, &decided);
         let mut backoff = Backoff::default();
-        let outcomes = loop {
-            match self.store.save_batch(&orders, &rejected).await {
-                Ok(outcomes) => break outcomes,
+        let saved = loop {
+            match self.sinks.store.save_batch(&orders, &rejected).await {
+                Ok(saved) => break saved,
                 Err(error) => {
                     let wait = backoff.next_wait();
                     if backoff.failures() == 1 {
@@ -131,8 +112,13 @@ impl Writer {
             );
         }
         self.store_offsets(batch);
-        super::counters::record_batch(batch.len(), &outcomes, &rejected);
-        self.after_commit(batch, &decided, &outcomes, &rejected)
+        let all_rejected: Vec<RejectedMessage<'_>> = rejected
+            .iter()
+            .copied()
+            .chain(saved.rejected(&orders))
+            .collect();
+        super::counters::record_batch(batch.len(), &saved.outcomes, &all_rejected);
+        self.after_commit(&decided, &saved.outcomes, &all_rejected)
             .await;
         true
     }
@@ -155,48 +141,35 @@ impl Writer {
         }
     }
 
-    /// Fills the cache with the batch's orders and publishes its rejections.
+    /// Fills the cache with the batch's orders, announces the new ones, and logs and
+    /// publishes every rejection (conflicts included).
     async fn after_commit(
         &self,
-        batch: &[OwnedMessage],
         decided: &[Decided],
         outcomes: &[SaveOutcome],
         rejected: &[RejectedMessage<'_>],
     ) {
-        let orders = batch
-            .iter()
-            .zip(decided)
-            .filter_map(|(message, d)| match d {
-                Decided::Order { uid, json } => Some((message, uid, json)),
-                Decided::Rejected(_) => None,
-            });
-        let mut conflicts = Vec::new();
-        for ((message, uid, json), outcome) in orders.zip(outcomes) {
+        let orders = decided.iter().filter_map(|d| match d {
+            Decided::Order { uid, json } => Some((uid, json)),
+            Decided::Rejected(_) => None,
+        });
+        for ((uid, json), outcome) in orders.zip(outcomes) {
             if *outcome == SaveOutcome::Stored {
-                self.events.stored(json);
+                self.sinks.events.stored(json.as_bytes());
             }
-            match outcome {
-                SaveOutcome::Stored | SaveOutcome::Duplicate => {
-                    self.cache.insert(uid, json.clone()).await;
-                }
-                SaveOutcome::Conflict => conflicts.push((message, Rejection::conflict(uid))),
+            if *outcome != SaveOutcome::Conflict {
+                self.sinks.cache.insert(uid, json.as_bytes()).await;
             }
         }
-        let conflicts = conflicts
-            .iter()
-            .map(|(message, rejection)| RejectedMessage {
-                source: source(message),
-                rejection,
-            });
-        for rejected in rejected.iter().copied().chain(conflicts) {
+        for rejected in rejected {
             tracing::warn!(
-                partition = rejected.source.partition,
-                offset = rejected.source.offset,
+                partition = rejected.origin.partition,
+                offset = rejected.origin.offset,
                 reason = %rejected.rejection,
                 "message rejected"
             );
-            if let Some(dead_letters) = &self.dead_letters {
-                dead_letters.publish(&rejected);
+            if let Some(dead_letters) = &self.sinks.dead_letters {
+                dead_letters.publish(rejected);
             }
         }
     }

@@ -1,36 +1,49 @@
 //! PostgreSQL: the record of truth. Orders are kept as JSONB keyed by `order_uid`; messages
 //! that broke the contract are kept in `rejected`. Migrations in `migrations/` are embedded.
+//!
+//! This file owns the pool and [`StoreError`]; every query is a method of [`Store`], one file
+//! per table and side: [`save`] (a batch in one transaction), [`orders`] (reading orders back),
+//! [`rejected`] (recording and replaying rejections), [`rejected_summary`] (the page's list of
+//! them). [`read`] holds the traits a test can fake; [`batched_lookup`] gathers concurrent
+//! misses into one query.
 
-pub mod batch;
+pub mod batched_lookup;
 pub mod orders;
+pub mod read;
 pub mod rejected;
+pub mod rejected_summary;
+pub mod save;
 
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+use std::sync::Arc;
+
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-pub use batch::NewOrder;
-pub use orders::SaveOutcome;
-pub use rejected::{PendingReplay, RejectedMessage, Source};
+pub use batched_lookup::BatchedLookup;
+pub use read::{DatabasePing, OrderLookup, RecentLists, RecentOrders};
+pub use rejected::{MessageOrigin, PendingReplay, RejectedMessage};
+pub use rejected_summary::RejectedSummary;
+pub use save::{NewOrder, SaveOutcome, SavedBatch};
 
 /// The embedded migrations from `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// A failure to talk to PostgreSQL, or a stored document that no longer decodes.
-#[derive(Debug, thiserror::Error)]
+/// A failure to talk to PostgreSQL, or a stored document that no longer decodes. Cheap to
+/// clone (the driver's error is shared), so that one failure can answer every request that
+/// waited for the same read.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached (connection refused, pool timed out...): retry later.
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] Arc<sqlx::Error>),
+    /// The database did not answer within the time given to it: retry later.
+    #[error("database did not answer within {0:?}")]
+    Timeout(Duration),
     /// The database answered with an error.
     #[error("database error: {0}")]
-    Query(#[source] sqlx::Error),
-    /// The failure of one batched read, shared by every lookup that waited for it (see
-    /// [`orders::BatchedLookup`]).
-    #[error("{0}")]
-    Shared(std::sync::Arc<StoreError>),
+    Query(#[source] Arc<sqlx::Error>),
     /// A stored order that does not decode as an [`crate::order::Order`].
     #[error("stored order {uid} does not decode: {reason}")]
     Corrupt {
@@ -41,6 +54,24 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether waiting and trying again may succeed (the database is down or slow), as opposed
+    /// to an error that will be the same next time.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Timeout(_))
+    }
+
+    /// Logs a failed read once, where it failed: a warning while the database is down or slow,
+    /// an error otherwise. `what` names the read.
+    pub fn log_read_failure(&self, what: &'static str) {
+        if self.is_unavailable() {
+            tracing::warn!(error = %self, what, "database read failed: database unavailable");
+        } else {
+            tracing::error!(error = %self, what, "database read failed");
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
@@ -48,7 +79,7 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Tls(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(Arc::new(e)),
             // Connection exceptions (08), insufficient resources (53) and operator intervention
             // (57: the server is shutting down or restarting) pass when the server is back.
             sqlx::Error::Database(ref db)
@@ -56,18 +87,11 @@ impl From<sqlx::Error> for StoreError {
                     .code()
                     .is_some_and(|code| ["08", "53", "57"].iter().any(|c| code.starts_with(c))) =>
             {
-                Self::Unavailable(e)
+                Self::Unavailable(Arc::new(e))
             }
-            other => Self::Query(other),
+            other => Self::Query(Arc::new(other)),
         }
     }
-}
-
-/// Looking an order up by id: the read side the HTTP API needs, as a trait so that handlers
-/// can be tested with a fake.
-pub trait OrderLookup: Send + Sync + 'static {
-    /// The order's canonical JSON, or `None` if no order has this id.
-    fn find(&self, uid: &str) -> BoxFuture<'_, Result<Option<bytes::Bytes>, StoreError>>;
 }
 
 /// The connection pool and every query the service runs.
@@ -106,7 +130,7 @@ impl Store {
         let _timer = crate::metrics::QueryTimer::start("ping");
         match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&self.pool)).await {
             Ok(result) => result.map(|_| ()).map_err(StoreError::from),
-            Err(_elapsed) => Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
+            Err(_elapsed) => Err(StoreError::Timeout(timeout)),
         }
     }
 

@@ -148,15 +148,15 @@ async fn http_answers_while_the_warm_up_waits_for_the_database() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misses_that_arrive_together_get_their_own_answers_from_the_batched_lookup() {
     use order_service::order::canonical_json;
+    use order_service::store::BatchedLookup;
     use order_service::store::OrderLookup;
-    use order_service::store::orders::BatchedLookup;
 
     let app = TestApp::spawn().await;
     let orders: Vec<_> = order_service::send::fake_orders(200, Some(11)).collect();
     for order in &orders {
         sqlx::query("INSERT INTO orders (order_uid, doc) VALUES ($1, $2::jsonb)")
             .bind(&order.order_uid)
-            .bind(String::from_utf8(canonical_json(order).to_vec()).expect("UTF-8"))
+            .bind(canonical_json(order))
             .execute(app.store.pool())
             .await
             .expect("stored");
@@ -164,7 +164,7 @@ async fn misses_that_arrive_together_get_their_own_answers_from_the_batched_look
     let lookup = std::sync::Arc::new(BatchedLookup::spawn(app.store.clone()));
     let mut asked: Vec<(String, Option<bytes::Bytes>)> = orders
         .iter()
-        .map(|order| (order.order_uid.clone(), Some(canonical_json(order))))
+        .map(|order| (order.order_uid.clone(), Some(canonical_json(order).into())))
         .collect();
     asked.extend((0..100).map(|i| (format!("absent-{i}"), None)));
     let lookups: Vec<_> = asked

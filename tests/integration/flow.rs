@@ -42,7 +42,8 @@ async fn a_broken_message_is_recorded_and_the_next_valid_one_stored() {
     let valid = fake_order(&mut StdRng::seed_from_u64(1), SEEDED_NOW);
     app.produce(Some(key), Some(br#"{"order_uid": 42}"#)).await;
     app.produce(Some(key), None).await;
-    app.produce(Some(key), Some(&canonical_json(&valid))).await;
+    app.produce(Some(key), Some(canonical_json(&valid).as_bytes()))
+        .await;
 
     // One partition is consumed in order: once the valid order is served, both bad messages
     // before it have been recorded.
@@ -87,10 +88,10 @@ async fn duplicates_are_harmless_and_conflicts_rejected() {
     // Pretty-printed: the same order in other bytes is still the same order.
     let pretty = serde_json::to_vec_pretty(&order).expect("JSON");
     for payload in [
-        canonical_json(&order).to_vec(),
+        canonical_json(&order).into_bytes(),
         pretty,
-        canonical_json(&changed).to_vec(),
-        canonical_json(&last).to_vec(),
+        canonical_json(&changed).into_bytes(),
+        canonical_json(&last).into_bytes(),
     ] {
         app.produce(Some(&uid), Some(&payload)).await;
     }

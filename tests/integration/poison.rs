@@ -163,7 +163,8 @@ async fn every_poison_is_recorded_and_every_valid_order_stored() {
         app.produce(key, poison.value.as_deref()).await;
         expected.push((poison.code, poison.field.clone()));
         let order = fake_order(&mut rng, SEEDED_NOW);
-        app.produce(key, Some(&canonical_json(&order))).await;
+        app.produce(key, Some(canonical_json(&order).as_bytes()))
+            .await;
         valid_ids.push(order.order_uid);
     }
     // A 2 MiB value, on a topic whose limit the operator raised above the contract's.
@@ -183,15 +184,19 @@ async fn every_poison_is_recorded_and_every_valid_order_stored() {
     // The same order twice: stored once, nothing rejected. The same id with other content:
     // a conflict.
     let twice = fake_order(&mut rng, SEEDED_NOW);
-    app.produce(key, Some(&canonical_json(&twice))).await;
-    app.produce(key, Some(&canonical_json(&twice))).await;
+    app.produce(key, Some(canonical_json(&twice).as_bytes()))
+        .await;
+    app.produce(key, Some(canonical_json(&twice).as_bytes()))
+        .await;
     let mut other = twice.clone();
     other.delivery.name = "Someone Else".to_owned();
-    app.produce(key, Some(&canonical_json(&other))).await;
+    app.produce(key, Some(canonical_json(&other).as_bytes()))
+        .await;
     expected.push(("conflict", Some("order_uid".to_owned())));
     valid_ids.push(twice.order_uid.clone());
     let last = fake_order(&mut rng, SEEDED_NOW);
-    app.produce(key, Some(&canonical_json(&last))).await;
+    app.produce(key, Some(canonical_json(&last).as_bytes()))
+        .await;
     valid_ids.push(last.order_uid.clone());
 
     app.wait_for_order(&last.order_uid).await;

@@ -99,7 +99,7 @@ async fn produce_orders(kafka: &KafkaArgs, orders: &[Order]) -> Vec<i32> {
         let json = canonical_json(order);
         let record = FutureRecord::to(&kafka.kafka_topic)
             .key(order.order_uid.as_str())
-            .payload(json.as_ref());
+            .payload(json.as_bytes());
         let delivery = producer
             .send_result(record)
             .map_err(|(error, _)| error)

@@ -127,7 +127,7 @@ async fn file_sends_each_non_empty_line_as_it_is() {
     let orders: Vec<_> = fake_orders(3, Some(21)).collect();
     let mut text = Vec::new();
     for order in &orders {
-        text.extend_from_slice(&canonical_json(order));
+        text.extend_from_slice(canonical_json(order).as_bytes());
         text.extend_from_slice(b"\n\n");
     }
     text.extend_from_slice(b"{\"order_uid\": \"half\"\n");
@@ -174,7 +174,9 @@ async fn file_dash_sends_the_lines_of_standard_input() {
     {
         let mut stdin = child.stdin.take().expect("stdin");
         for order in &orders {
-            stdin.write_all(&canonical_json(order)).expect("write");
+            stdin
+                .write_all(canonical_json(order).as_bytes())
+                .expect("write");
             stdin.write_all(b"\n").expect("write");
         }
     }

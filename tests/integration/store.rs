@@ -35,7 +35,7 @@ async fn migrations_apply_twice() {
 
 #[tokio::test]
 async fn the_duplicate_policy_compares_parsed_json() {
-    use order_service::store::{NewOrder, Source};
+    use order_service::store::{MessageOrigin, NewOrder};
 
     let (store, url) = fresh_store().await;
     let uid = "b563feb7b2b84b6test";
@@ -47,7 +47,7 @@ async fn the_duplicate_policy_compares_parsed_json() {
         let order = NewOrder {
             uid: "b563feb7b2b84b6test",
             json,
-            source: Source {
+            origin: MessageOrigin {
                 topic: "orders",
                 partition: 0,
                 offset,
@@ -55,7 +55,11 @@ async fn the_duplicate_policy_compares_parsed_json() {
                 payload: None,
             },
         };
-        store.save_batch(&[order], &[]).await.expect("save")
+        store
+            .save_batch(&[order], &[])
+            .await
+            .expect("save")
+            .outcomes
     }
     assert_eq!(save(&store, SAMPLE, 0).await, [SaveOutcome::Stored]);
     assert_eq!(save(&store, &reordered, 1).await, [SaveOutcome::Duplicate]);
@@ -75,7 +79,7 @@ async fn the_duplicate_policy_compares_parsed_json() {
 async fn replay_stores_what_now_passes_and_keeps_the_rest() {
     use order_service::order::{RejectKind, Rejection};
     use order_service::replay::{ReplaySummary, replay};
-    use order_service::store::{RejectedMessage, Source};
+    use order_service::store::{MessageOrigin, RejectedMessage};
 
     let (store, url) = fresh_store().await;
     // A valid order rejected under an older, stricter contract, and a still broken one.
@@ -87,7 +91,7 @@ async fn replay_stores_what_now_passes_and_keeps_the_rest() {
     ] {
         store
             .record_rejection(&RejectedMessage {
-                source: Source {
+                origin: MessageOrigin {
                     topic: "orders",
                     partition: 0,
                     offset,
@@ -141,10 +145,10 @@ async fn replay_stores_what_now_passes_and_keeps_the_rest() {
 
 #[tokio::test]
 async fn a_batch_follows_the_duplicate_policy_inside_itself() {
-    use order_service::store::{NewOrder, Source};
+    use order_service::store::{MessageOrigin, NewOrder};
 
     let (store, url) = fresh_store().await;
-    let source = |offset| Source {
+    let origin = |offset| MessageOrigin {
         topic: "orders",
         partition: 0,
         offset,
@@ -157,7 +161,7 @@ async fn a_batch_follows_the_duplicate_policy_inside_itself() {
     let new = |uid, json, offset| NewOrder {
         uid,
         json,
-        source: source(offset),
+        origin: origin(offset),
     };
     let first = store
         .save_batch(
@@ -172,7 +176,13 @@ async fn a_batch_follows_the_duplicate_policy_inside_itself() {
         .await
         .expect("batch");
     use SaveOutcome::*;
-    assert_eq!(first, [Stored, Duplicate, Conflict, Stored]);
+    assert_eq!(first.outcomes, [Stored, Duplicate, Conflict, Stored]);
+    let conflicting: Vec<usize> = first.conflicts.iter().map(|(i, _)| *i).collect();
+    assert_eq!(
+        conflicting,
+        [2],
+        "the batch returns the conflict it recorded"
+    );
 
     // Against what an earlier batch stored.
     let second = store
@@ -185,7 +195,7 @@ async fn a_batch_follows_the_duplicate_policy_inside_itself() {
         )
         .await
         .expect("batch");
-    assert_eq!(second, [Duplicate, Conflict]);
+    assert_eq!(second.outcomes, [Duplicate, Conflict]);
 
     let conflicts: Vec<i64> = sqlx::query_scalar(
         r#"SELECT "offset" FROM rejected WHERE reason_code = 'conflict' ORDER BY 1"#,

@@ -1,12 +1,28 @@
 //! Saving a whole batch of messages in one transaction: its orders with one set-based insert
-//! under the duplicate policy, its rejections (conflicts included) with another.
+//! under the duplicate policy, its rejections (conflicts included) with another. The one place
+//! where an order in conflict becomes a rejection: [`SavedBatch`] says which, and everyone
+//! after the commit (the log, the counters, the dead-letter topic, `replay-rejected`) takes
+//! them from there.
 
 use std::collections::HashSet;
 
-use super::rejected::{RejectedMessage, Source, record_rejections};
-use super::{SaveOutcome, Store, StoreError};
+use super::rejected::{MessageOrigin, RejectedMessage, record_rejections};
+use super::{Store, StoreError};
 use crate::metrics::QueryTimer;
 use crate::order::Rejection;
+
+/// What saving an order did, under the contract's duplicate policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// A new order: it is stored now.
+    Stored,
+    /// The same `order_uid` with the same content (compared as JSON): a redelivery, nothing
+    /// changed.
+    Duplicate,
+    /// The same `order_uid` with different content: the stored order stays as it was and the
+    /// message is rejected as `conflict`.
+    Conflict,
+}
 
 /// A valid order of a batch, with the message it came in.
 #[derive(Debug, Clone, Copy)]
@@ -16,12 +32,37 @@ pub struct NewOrder<'a> {
     /// Its canonical JSON.
     pub json: &'a str,
     /// The message it came in (recorded if it turns out to be a conflict).
-    pub source: Source<'a>,
+    pub origin: MessageOrigin<'a>,
+}
+
+/// What a saved batch did: the outcome of each order, and the rejections recorded for the
+/// orders in conflict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedBatch {
+    /// What became of each order, in the order they were given.
+    pub outcomes: Vec<SaveOutcome>,
+    /// The orders in conflict, as recorded: the order's index and its rejection.
+    pub conflicts: Vec<(usize, Rejection)>,
+}
+
+impl SavedBatch {
+    /// The recorded conflicts as rejected messages, each with the message its order came in
+    /// (`orders` is what was saved).
+    pub fn rejected<'a>(
+        &'a self,
+        orders: &'a [NewOrder<'a>],
+    ) -> impl Iterator<Item = RejectedMessage<'a>> + 'a {
+        self.conflicts.iter().map(|(i, rejection)| RejectedMessage {
+            origin: orders[*i].origin,
+            rejection,
+        })
+    }
 }
 
 impl Store {
     /// Saves `orders` and records `rejected` in one transaction. Returns what became of each
-    /// order, in order; conflicts are recorded as rejections in the same transaction.
+    /// order, in order; conflicts are recorded as rejections in the same transaction, and
+    /// returned too.
     ///
     /// The same `order_uid` twice in one batch follows the duplicate policy too: the first
     /// occurrence is inserted, the others compared with it.
@@ -29,7 +70,7 @@ impl Store {
         &self,
         orders: &[NewOrder<'_>],
         rejected: &[RejectedMessage<'_>],
-    ) -> Result<Vec<SaveOutcome>, StoreError> {
+    ) -> Result<SavedBatch, StoreError> {
         let _timer = QueryTimer::start("save_batch");
         let mut tx = self.pool().begin().await?;
         let uids: Vec<&str> = orders.iter().map(|o| o.uid).collect();
@@ -89,16 +130,17 @@ impl Store {
             .filter(|(_, outcome)| **outcome == SaveOutcome::Conflict)
             .map(|(i, _)| (i, Rejection::conflict(orders[i].uid)))
             .collect();
+        let saved = SavedBatch {
+            outcomes,
+            conflicts,
+        };
         let all_rejected: Vec<RejectedMessage<'_>> = rejected
             .iter()
             .copied()
-            .chain(conflicts.iter().map(|(i, rejection)| RejectedMessage {
-                source: orders[*i].source,
-                rejection,
-            }))
+            .chain(saved.rejected(orders))
             .collect();
         record_rejections(&mut tx, &all_rejected).await?;
         tx.commit().await?;
-        Ok(outcomes)
+        Ok(saved)
     }
 }
