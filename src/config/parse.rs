@@ -1,0 +1,48 @@
+//! Value parsers of the settings: each refuses a bad value with a message clap prints beside
+//! the flag and its environment variable.
+
+use std::time::Duration;
+
+use bytesize::ByteSize;
+
+/// A connection URL sqlx accepts.
+pub(super) fn parse_database_url(value: &str) -> Result<String, String> {
+    if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
+        return Err("must start with postgres:// or postgresql://".to_owned());
+    }
+    value
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .map(|_| value.to_owned())
+        .map_err(|e| format!("not a PostgreSQL URL: {e}"))
+}
+
+/// Any text but the empty one.
+pub(super) fn parse_non_empty(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err("must not be empty".to_owned())
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+/// A human duration: `10m`, `90s`, `1h 30m`.
+pub(super) fn parse_duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value).map_err(|e| format!("not a duration like 10m or 90s: {e}"))
+}
+
+/// A consumer group session timeout: a duration of 1 s to 1 h, in whole milliseconds.
+pub(super) fn parse_session_timeout(value: &str) -> Result<Duration, String> {
+    let timeout = parse_duration(value)?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&timeout) {
+        return Err("must be from 1s to 1h".to_owned());
+    }
+    Ok(timeout)
+}
+
+/// A size in bytes: `256MiB`, `1GB`, `1048576`.
+pub(super) fn parse_bytes(value: &str) -> Result<u64, String> {
+    value
+        .parse::<ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|e| format!("not a size like 256MiB: {e}"))
+}

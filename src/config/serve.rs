@@ -1,0 +1,122 @@
+//! The settings of `serve`: where it reads and keeps orders, how it caches and batches them,
+//! where it listens.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::parse::{parse_bytes, parse_duration, parse_non_empty, parse_session_timeout};
+use super::{DatabaseArgs, KafkaArgs};
+
+/// Settings of `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Database settings.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Kafka settings.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Consumer group of the ingest.
+    #[arg(
+        long,
+        env = "KAFKA_GROUP_ID",
+        value_name = "KAFKA_GROUP_ID",
+        default_value = "order-service",
+        value_parser = parse_non_empty
+    )]
+    pub kafka_group_id: String,
+    /// Static group membership: an instance restarted with the same id takes its partitions
+    /// back without waiting for its old session to expire (empty: dynamic membership).
+    #[arg(
+        long,
+        env = "KAFKA_GROUP_INSTANCE_ID",
+        value_name = "KAFKA_GROUP_INSTANCE_ID",
+        default_value = ""
+    )]
+    pub kafka_group_instance_id: String,
+    /// How long the group waits for a silent member before it gives its partitions to the
+    /// others (`session.timeout.ms`; the broker accepts 6 s to 30 min by default). A member
+    /// that restarts with dynamic membership waits this long for its old session to expire.
+    #[arg(
+        long,
+        env = "KAFKA_SESSION_TIMEOUT",
+        value_name = "KAFKA_SESSION_TIMEOUT",
+        default_value = "10s",
+        value_parser = parse_session_timeout
+    )]
+    pub kafka_session_timeout: Duration,
+    /// Address the HTTP server listens on.
+    #[arg(
+        long,
+        env = "HTTP_ADDR",
+        value_name = "HTTP_ADDR",
+        default_value = "0.0.0.0:8081"
+    )]
+    pub http_addr: SocketAddr,
+    /// How long a cached order lives (e.g. `10m`, `90s`).
+    #[arg(
+        long,
+        env = "CACHE_TTL",
+        value_name = "CACHE_TTL",
+        default_value = "10m",
+        value_parser = parse_duration
+    )]
+    pub cache_ttl: Duration,
+    /// Bound on the cache's size (e.g. `256MiB`); `0` turns the cache off.
+    #[arg(
+        long,
+        env = "CACHE_MAX_BYTES",
+        value_name = "CACHE_MAX_BYTES",
+        default_value = "256MiB",
+        value_parser = parse_bytes
+    )]
+    pub cache_max_bytes: u64,
+    /// How many of the most recent orders are loaded into the cache at start-up.
+    #[arg(
+        long,
+        env = "CACHE_WARM_LIMIT",
+        value_name = "CACHE_WARM_LIMIT",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(i64).range(0..)
+    )]
+    pub cache_warm_limit: i64,
+    /// Topic every rejection is also published to (empty: none). The `rejected` table stays
+    /// the record of truth.
+    #[arg(
+        long,
+        env = "KAFKA_DLQ_TOPIC",
+        value_name = "KAFKA_DLQ_TOPIC",
+        default_value = "orders.dlq"
+    )]
+    pub kafka_dlq_topic: String,
+    /// The most messages ingest writes in one transaction.
+    #[arg(
+        long,
+        env = "INGEST_BATCH_SIZE",
+        value_name = "INGEST_BATCH_SIZE",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    pub ingest_batch_size: u32,
+    /// How long a batch waits for more messages once it has one (e.g. `5ms`).
+    #[arg(
+        long,
+        env = "INGEST_BATCH_LINGER",
+        value_name = "INGEST_BATCH_LINGER",
+        default_value = "5ms",
+        value_parser = parse_duration
+    )]
+    pub ingest_batch_linger: Duration,
+    /// Do not apply pending migrations at start-up.
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+impl ServeArgs {
+    /// The dead-letter topic, unless turned off.
+    pub fn dlq_topic(&self) -> Option<&str> {
+        Some(self.kafka_dlq_topic.trim()).filter(|topic| !topic.is_empty())
+    }
+}
