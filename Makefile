@@ -11,12 +11,12 @@ MAKEFLAGS += --no-print-directory
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help all-up all-down build migrate run send test lint fmt bench bench-ingest bench-http bench-freshness compose-check
+.PHONY: help all-up all-down build migrate run send test check lint fmt bench bench-ingest bench-http bench-freshness compose-check
 
 help: ## List the targets
 	@echo "Targets:"
 	@grep -E '^[a-z][a-z-]*:.*## ' $(firstword $(MAKEFILE_LIST)) | \
-		awk 'BEGIN {FS = ":.*## "} {printf "  %-9s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*## "} {printf "  %-16s %s\n", $$1, $$2}'
 
 all-up: ## Start PostgreSQL and Apache Kafka (docker compose, or Debian's PostgreSQL + Kafka from Maven Central)
 	@bash scripts/services-up.sh
@@ -39,6 +39,9 @@ send: ## Produce N (default 10) fake orders to Kafka; prints their order_uid
 test: all-up ## Run all tests against the real PostgreSQL and Apache Kafka (started by all-up)
 	bash scripts/test-tools.sh
 	$(CARGO) test --locked
+
+check: lint ## The edit loop, no services needed: lint, then the unit tests (cargo test --lib)
+	$(CARGO) test --locked --lib
 
 bench: bench-ingest bench-http bench-freshness ## Run every benchmark (figures go to docs/benchmarks.md by hand)
 
