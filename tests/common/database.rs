@@ -1,5 +1,4 @@
-//! The PostgreSQL server the tests use, and cleaning up their databases. Shared by the
-//! integration and fault test binaries (`#[path]`-included by each).
+//! The PostgreSQL server the tests use, and cleaning up their databases.
 
 use std::time::Duration;
 

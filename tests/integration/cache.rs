@@ -9,7 +9,9 @@ use order_service::store::Store;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{SAMPLE, TestApp, drop_database};
+use crate::common::app::TestApp;
+use crate::common::database::drop_database;
+use crate::common::sample::SAMPLE;
 
 const UID: &str = "b563feb7b2b84b6test";
 

@@ -8,7 +8,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::Value;
 
-use crate::helpers::{SAMPLE, TestApp, eventually};
+use crate::common::app::TestApp;
+use crate::common::sample::SAMPLE;
+use crate::common::wait::eventually;
 
 #[tokio::test]
 async fn the_sample_order_comes_back_from_the_api() {

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{SAMPLE, TestApp, eventually};
+use crate::common::app::TestApp;
+use crate::common::sample::SAMPLE;
+use crate::common::wait::eventually;
 
 /// The sample order's id (the document's example id).
 const SAMPLE_UID: &str = "b563feb7b2b84b6test";

@@ -10,7 +10,9 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
-use crate::helpers::{SAMPLE, TestApp, eventually};
+use crate::common::app::TestApp;
+use crate::common::sample::SAMPLE;
+use crate::common::wait::eventually;
 
 /// The id of the sample order.
 const SAMPLE_ID: &str = "b563feb7b2b84b6test";

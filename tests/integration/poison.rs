@@ -13,7 +13,9 @@ use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message};
 use serde_json::{Value, json};
 
-use crate::helpers::{SAMPLE, TestApp, raise_topic_message_limit};
+use crate::common::app::TestApp;
+use crate::common::kafka::raise_topic_message_limit;
+use crate::common::sample::SAMPLE;
 
 /// A bad message and the reason code (and field) it must be recorded with.
 struct Poison {
@@ -168,7 +170,7 @@ async fn every_poison_is_recorded_and_every_valid_order_stored() {
     }
     // A 2 MiB value, on a topic whose limit the operator raised above the contract's.
     raise_topic_message_limit(
-        &app.args.kafka,
+        &app.args.kafka.kafka_brokers,
         &app.args.kafka.kafka_topic,
         3 * 1024 * 1024,
     )

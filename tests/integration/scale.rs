@@ -19,8 +19,10 @@ use order_service::store::Store;
 use rdkafka::producer::FutureRecord;
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 
+use crate::common::app::TestApp;
+use crate::common::kafka::producer;
+use crate::common::settings::{fresh_args, fresh_args_sharing};
 use crate::group::{Group, GroupClient};
-use crate::helpers::{TestApp, fresh_args, fresh_args_sharing, producer};
 
 /// Partitions of the test's topic.
 const PARTITIONS: i32 = 4;
@@ -88,7 +90,7 @@ fn partitions_of(members: &[&str], owners: &[String]) -> Vec<Vec<i32>> {
 /// acknowledgement at once; each must be acknowledged. Returns the partition each order was
 /// written to, in the order of `orders`.
 async fn produce_orders(kafka: &KafkaArgs, orders: &[Order]) -> Vec<i32> {
-    let producer = producer(kafka);
+    let producer = producer(&kafka.kafka_brokers);
     let mut partitions = vec![-1; orders.len()];
     let mut pending = FuturesUnordered::new();
     for (index, order) in orders.iter().enumerate() {

@@ -11,7 +11,8 @@ use order_service::generator::BadKind;
 use order_service::order::canonical_json;
 use order_service::send::{fake_messages, fake_orders};
 
-use crate::helpers::{TestApp, eventually};
+use crate::common::app::TestApp;
+use crate::common::wait::eventually;
 
 /// Runs `order-service send <args>` against `app`'s broker and topic.
 fn send(app: &TestApp, args: &[&str]) -> Output {

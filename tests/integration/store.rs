@@ -3,7 +3,9 @@
 use order_service::store::{SaveOutcome, Store};
 use std::time::Duration;
 
-use crate::helpers::{SAMPLE, drop_database, fresh_args};
+use crate::common::database::drop_database;
+use crate::common::sample::SAMPLE;
+use crate::common::settings::fresh_args;
 
 async fn fresh_store() -> (Store, String) {
     let url = fresh_args().database.database_url;

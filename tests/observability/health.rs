@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use order_service::store::Store;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, eventually, server_url};
+use crate::common::app::TestApp;
+use crate::common::database::server_url;
+use crate::common::wait::eventually;
 
 /// The status and JSON body of `GET /health/ready`.
 async fn ready(app: &TestApp) -> (u16, Value) {

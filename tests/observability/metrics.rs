@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use crate::helpers::{SAMPLE, TestApp, eventually};
+use crate::common::app::TestApp;
+use crate::common::sample::SAMPLE;
+use crate::common::wait::eventually;
 
 /// The sample order's id.
 const SAMPLE_UID: &str = "b563feb7b2b84b6test";

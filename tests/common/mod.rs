@@ -1,0 +1,14 @@
+//! Test support shared by the three test binaries (integration, observability, faults), each
+//! of which includes it with `#[path = "../common/mod.rs"] mod common;`. One way to do each
+//! thing: names, databases, the broker, the sample order, waiting, and the in-process service.
+
+// Each binary uses a part of this module; what one binary leaves unused is dead code there.
+#![allow(dead_code)]
+
+pub mod app;
+pub mod database;
+pub mod kafka;
+pub mod names;
+pub mod sample;
+pub mod settings;
+pub mod wait;
