@@ -11,7 +11,7 @@ use rdkafka::producer::FutureProducer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::database::{drop_database, server_url};
+use super::database::{self, drop_database, server_address};
 use super::kafka::{self, producer};
 use super::settings::fresh_args;
 use super::wait::eventually;
@@ -36,9 +36,12 @@ pub struct TestApp {
 
 /// Fails the test with a clear message when PostgreSQL or Kafka is not there.
 async fn require_services(args: &ServeArgs) {
-    let server = server_url();
-    if let Err(error) = Store::create_database_if_missing(&format!("{server}/postgres")).await {
-        panic!("PostgreSQL is not reachable at {server}: {error}. Start it with `make all-up`.");
+    let maintenance = database::database_url("postgres");
+    if let Err(error) = Store::create_database_if_missing(&maintenance).await {
+        panic!(
+            "PostgreSQL is not reachable at {}: {error}. Start it with `make all-up`.",
+            server_address()
+        );
     }
     let broker = args
         .kafka
@@ -65,8 +68,7 @@ impl TestApp {
         let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
         // The service answers before its cache is warm; tests start from a warm one.
         warmed.wait().await;
-        let store =
-            Store::connect_lazy(&args.database.database_url, Duration::from_secs(5)).expect("pool");
+        let store = database::connect(&args.database.database_url);
         let producer = producer(&args.kafka.kafka_brokers);
         Self {
             args,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use order_service::config::{DatabaseArgs, KafkaArgs, ServeArgs};
 
-use super::database::server_url;
+use super::database::database_url;
 use super::kafka::brokers;
 use super::names::unique;
 
@@ -15,7 +15,7 @@ pub fn fresh_args() -> ServeArgs {
     let name = unique("ordertest");
     ServeArgs {
         database: DatabaseArgs {
-            database_url: format!("{}/{name}", server_url()),
+            database_url: database_url(&name),
         },
         kafka: KafkaArgs {
             kafka_brokers: brokers(),

@@ -14,9 +14,7 @@ use rand::distr::Alphanumeric;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-#[path = "../common/database.rs"]
-mod database;
-use database::{drop_database, server_url};
+use crate::common::database::{create_migrated, database_url, drop_database};
 
 /// The binary under test.
 const BINARY: &str = env!("CARGO_BIN_EXE_order-service");
@@ -103,14 +101,10 @@ impl Run {
             .map(|b| char::from(b).to_ascii_lowercase())
             .collect();
         let name = format!("ordertest_fault_{suffix}");
-        let database_url = format!("{}/{name}", server_url());
+        let database_url = database_url(&name);
         let brokers =
             std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned());
-        Store::create_database_if_missing(&database_url)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is not reachable ({e}); run `make all-up`"));
-        let store = Store::connect_lazy(&database_url, Duration::from_secs(5)).expect("pool");
-        store.migrate().await.expect("migrations apply");
+        let store = create_migrated(&database_url).await;
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")

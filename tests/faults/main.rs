@@ -4,6 +4,8 @@
 //! exactly once. They stop the machine's PostgreSQL, so they run one at a time, in their own
 //! test binary (cargo runs test binaries one after another).
 
+#[path = "../common/mod.rs"]
+mod common;
 mod harness;
 
 use std::time::{Duration, Instant};

@@ -1,22 +1,15 @@
 //! The store against the real PostgreSQL: migrations and the duplicate policy.
 
 use order_service::store::{SaveOutcome, Store};
-use std::time::Duration;
 
-use crate::common::database::drop_database;
+use crate::common::database::{create_migrated, database_url, drop_database};
+use crate::common::names::unique;
 use crate::common::sample::SAMPLE;
-use crate::common::settings::fresh_args;
 
+/// A migrated database of the test's own, and its URL.
 async fn fresh_store() -> (Store, String) {
-    let url = fresh_args().database.database_url;
-    Store::create_database_if_missing(&url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL is not reachable ({e}); start it with `make all-up`")
-        });
-    let store = Store::connect_lazy(&url, Duration::from_secs(5)).expect("pool");
-    store.migrate().await.expect("migrations apply");
-    (store, url)
+    let url = database_url(&unique("ordertest"));
+    (create_migrated(&url).await, url)
 }
 
 #[tokio::test]
