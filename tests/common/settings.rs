@@ -1,47 +1,59 @@
-//! Settings of an in-process service: a fresh database, topic and consumer group per test,
-//! HTTP on a free port.
+//! Settings of an in-process service: the real configuration clap builds for
+//! `order-service serve` (the defaults of `src/config.rs`, so a new flag never touches the
+//! tests), with only what must be unique per test overridden.
+//!
+//! clap reads every setting's environment variable too, so a `CACHE_MAX_BYTES=0` or an
+//! `INGEST_BATCH_SIZE` exported in the caller's shell would change what the tests run; the
+//! variables are therefore ignored here (the library never loads `.env`: only `main.rs`
+//! does). The tests read `DATABASE_URL` and `KAFKA_BROKERS` themselves, to find the servers.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use order_service::config::{DatabaseArgs, KafkaArgs, ServeArgs};
+use clap::{CommandFactory, FromArgMatches};
+use order_service::config::{Cli, Command, ServeArgs};
 
 use super::database::database_url;
 use super::kafka::brokers;
 use super::names::unique;
 
-/// Settings for a fresh database, topic and group, HTTP on a free port.
+/// What `order-service serve` runs with given no flags and no environment.
+pub fn serve_defaults() -> ServeArgs {
+    let cli = Cli::command()
+        .mut_args(|arg| arg.env(None))
+        .mut_subcommand("serve", |serve| serve.mut_args(|arg| arg.env(None)));
+    let matches = cli
+        .try_get_matches_from(["order-service", "serve"])
+        .expect("serve parses with its defaults");
+    let cli = Cli::from_arg_matches(&matches).expect("the defaults fit");
+    let Command::Serve(args) = cli.command else {
+        panic!("`order-service serve` parsed as another subcommand");
+    };
+    args
+}
+
+/// HTTP on a free port of the loopback interface.
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// Settings for a fresh database, topic, dead-letter topic and group, HTTP on a free port.
 pub fn fresh_args() -> ServeArgs {
     let name = unique("ordertest");
-    ServeArgs {
-        database: DatabaseArgs {
-            database_url: database_url(&name),
-        },
-        kafka: KafkaArgs {
-            kafka_brokers: brokers(),
-            kafka_topic: format!("{name}_orders"),
-            kafka_topic_partitions: 3,
-            kafka_topic_replication_factor: None,
-        },
-        kafka_group_id: format!("{name}_group"),
-        kafka_group_instance_id: String::new(),
-        kafka_session_timeout: Duration::from_secs(10),
-        http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        cache_ttl: Duration::from_secs(600),
-        cache_max_bytes: 64 * 1024 * 1024,
-        cache_warm_limit: 10_000,
-        kafka_dlq_topic: format!("{name}_orders.dlq"),
-        ingest_batch_size: 1000,
-        ingest_batch_linger: Duration::from_millis(5),
-        no_migrate: false,
-    }
+    let mut args = serve_defaults();
+    args.database.database_url = database_url(&name);
+    args.kafka.kafka_brokers = brokers();
+    args.kafka.kafka_topic = format!("{name}_orders");
+    args.kafka_dlq_topic = format!("{name}_orders.dlq");
+    args.kafka_group_id = format!("{name}_group");
+    args.http_addr = any_port();
+    args
 }
 
 /// Settings for another instance of the service `args` configures: the same database,
 /// topic and consumer group, HTTP on its own free port.
 pub fn fresh_args_sharing(args: &ServeArgs) -> ServeArgs {
     ServeArgs {
-        http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        http_addr: any_port(),
         ..args.clone()
     }
 }
