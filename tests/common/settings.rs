@@ -14,7 +14,7 @@ use order_service::config::{Cli, Command, ServeArgs};
 
 use super::database::database_url;
 use super::kafka::brokers;
-use super::names::unique;
+use super::names::Names;
 
 /// What `order-service serve` runs with given no flags and no environment.
 pub fn serve_defaults() -> ServeArgs {
@@ -38,13 +38,13 @@ fn any_port() -> SocketAddr {
 
 /// Settings for a fresh database, topic, dead-letter topic and group, HTTP on a free port.
 pub fn fresh_args() -> ServeArgs {
-    let name = unique("ordertest");
+    let names = Names::unique("ordertest");
     let mut args = serve_defaults();
-    args.database.database_url = database_url(&name);
+    args.database.database_url = database_url(&names.name);
     args.kafka.kafka_brokers = brokers();
-    args.kafka.kafka_topic = format!("{name}_orders");
-    args.kafka_dlq_topic = format!("{name}_orders.dlq");
-    args.kafka_group_id = format!("{name}_group");
+    args.kafka.kafka_topic = names.topic;
+    args.kafka_dlq_topic = names.dlq_topic;
+    args.kafka_group_id = names.group;
     args.http_addr = any_port();
     args
 }

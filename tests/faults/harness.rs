@@ -9,22 +9,20 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use order_service::store::Store;
-use rand::Rng;
-use rand::distr::Alphanumeric;
-use rdkafka::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 
+use crate::common::binary;
+use crate::common::counts::{Counts, counts, try_counts};
 use crate::common::database::{create_migrated, database_url, drop_database};
+use crate::common::kafka::{brokers, produce, producer};
+use crate::common::names::Names;
 
-/// The binary under test.
-const BINARY: &str = env!("CARGO_BIN_EXE_order-service");
 /// How long a run may take to handle everything after a restart.
 const HANDLE_ALL_WITHIN: Duration = Duration::from_secs(240);
 
 /// One test's topic, database and group, and what was sent to it.
 pub struct Run {
-    /// `name` is the prefix of the database, topic and group.
-    name: String,
+    /// The database's, topics' and group's names.
+    names: Names,
     /// The database URL.
     database_url: String,
     /// Kafka bootstrap servers.
@@ -52,15 +50,6 @@ pub enum Membership {
 
 /// The consumer group session timeout `serve` runs with in the fault tests (its default).
 pub const SESSION_TIMEOUT: &str = "10s";
-
-/// Counts at one moment.
-#[derive(Debug, Clone, Copy)]
-pub struct Counts {
-    /// Rows in `orders`.
-    pub stored: i64,
-    /// Rows in `rejected`.
-    pub rejected: i64,
-}
 
 /// What a fault test reports.
 pub struct Figures {
@@ -95,24 +84,17 @@ impl Run {
     /// A fresh database, topic and group; `bad` poison messages, then `orders` orders sent
     /// with the real `send`.
     pub async fn prepare(orders: usize, bad: usize) -> Self {
-        let suffix: String = rand::rng()
-            .sample_iter(Alphanumeric)
-            .take(8)
-            .map(|b| char::from(b).to_ascii_lowercase())
-            .collect();
-        let name = format!("ordertest_fault_{suffix}");
-        let database_url = database_url(&name);
-        let brokers =
-            std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned());
+        let names = Names::unique("ordertest_fault");
+        let database_url = database_url(&names.name);
         let store = create_migrated(&database_url).await;
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let mut run = Self {
-            name,
+            names,
             database_url,
-            brokers,
+            brokers: brokers(),
             port,
             sent_ids: Vec::new(),
             bad,
@@ -131,25 +113,23 @@ impl Run {
         self
     }
 
-    /// The environment of every child process.
+    /// The built binary running `subcommand` on this run's database, topics and group.
     fn command(&self, subcommand: &str) -> Command {
-        let mut command = Command::new(BINARY);
+        let mut command = binary::command(subcommand);
         let instance_id = match self.membership {
-            Membership::Static => format!("{}_instance", self.name),
+            Membership::Static => format!("{}_instance", self.names.name),
             Membership::Dynamic => String::new(),
         };
         command
-            .arg(subcommand)
             .env("DATABASE_URL", &self.database_url)
             .env("KAFKA_BROKERS", &self.brokers)
-            .env("KAFKA_TOPIC", format!("{}_orders", self.name))
-            .env("KAFKA_DLQ_TOPIC", format!("{}_orders.dlq", self.name))
-            .env("KAFKA_GROUP_ID", format!("{}_group", self.name))
+            .env("KAFKA_TOPIC", &self.names.topic)
+            .env("KAFKA_DLQ_TOPIC", &self.names.dlq_topic)
+            .env("KAFKA_GROUP_ID", &self.names.group)
             .env("KAFKA_GROUP_INSTANCE_ID", instance_id)
             .env("KAFKA_SESSION_TIMEOUT", SESSION_TIMEOUT)
             .env("HTTP_ADDR", format!("127.0.0.1:{}", self.port))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null());
+            .env("RUST_LOG", "info");
         command
     }
 
@@ -161,21 +141,11 @@ impl Run {
             .status()
             .expect("send runs");
         assert!(status.success(), "send -n 0 creates the topic");
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .create()
-            .expect("producer");
-        let topic = format!("{}_orders", self.name);
+        let producer = producer(&self.brokers);
         for i in 0..self.bad {
             let key = format!("bad-{i}");
-            let record = FutureRecord::to(&topic)
-                .key(&key)
-                .payload("[\"not an order\"]");
-            producer
-                .send(record, Duration::from_secs(10))
-                .await
-                .map_err(|(e, _)| e)
-                .expect("ack");
+            let payload = b"[\"not an order\"]".as_slice();
+            produce(&producer, &self.names.topic, Some(&key), Some(payload)).await;
         }
     }
 
@@ -199,7 +169,7 @@ impl Run {
     pub fn serve(&self) -> Serve {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fault-logs");
         std::fs::create_dir_all(&dir).expect("log dir");
-        let log = dir.join(format!("{}.log", self.name));
+        let log = dir.join(format!("{}.log", self.names.name));
         let file = File::options()
             .create(true)
             .append(true)
@@ -216,12 +186,7 @@ impl Run {
 
     /// Orders stored and messages rejected now.
     pub async fn counts(&self) -> Counts {
-        let (stored, rejected): (i64, i64) =
-            sqlx::query_as("SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM rejected)")
-                .fetch_one(self.store.pool())
-                .await
-                .expect("count query");
-        Counts { stored, rejected }
+        counts(&self.store).await
     }
 
     /// Any stored order's id.
@@ -257,11 +222,8 @@ impl Run {
     /// Waits until more messages are handled than `before` counted; returns how long since
     /// `since`.
     pub async fn wait_handled_beyond(&self, before: Counts, since: Instant) -> Duration {
-        self.wait_handled(
-            before.stored + before.rejected + 1,
-            Duration::from_millis(20),
-        )
-        .await;
+        self.wait_handled(before.handled() + 1, Duration::from_millis(20))
+            .await;
         since.elapsed()
     }
 
@@ -277,13 +239,9 @@ impl Run {
         let deadline = Instant::now() + HANDLE_ALL_WITHIN;
         loop {
             // While the database comes back, a count may fail; try again.
-            let counts = sqlx::query_as::<_, (i64, i64)>(
-                "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM rejected)",
-            )
-            .fetch_one(self.store.pool())
-            .await;
-            if let Ok((stored, rejected)) = counts
-                && stored + rejected >= handled
+            let counts = try_counts(&self.store).await;
+            if let Ok(now) = &counts
+                && now.handled() >= handled
             {
                 return;
             }

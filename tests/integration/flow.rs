@@ -170,8 +170,8 @@ async fn the_page_is_served() {
 #[test]
 fn send_reports_each_failed_delivery_by_id_and_exits_non_zero() {
     // Nothing listens on port 1: every delivery times out.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_order-service"))
-        .args(["send", "-n", "3", "--seed", "7", "--delivery-timeout", "1s"])
+    let output = crate::common::binary::command("send")
+        .args(["-n", "3", "--seed", "7", "--delivery-timeout", "1s"])
         .env("KAFKA_BROKERS", "127.0.0.1:1")
         .env("RUST_LOG", "off")
         .output()

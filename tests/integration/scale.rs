@@ -20,6 +20,7 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 
 use crate::common::app::TestApp;
+use crate::common::counts::{Counts, counts};
 use crate::common::kafka::producer;
 use crate::common::settings::{fresh_args, fresh_args_sharing};
 use crate::group::{Group, GroupClient};
@@ -123,19 +124,11 @@ fn acknowledged(delivery: Result<OwnedDeliveryResult, Canceled>) -> i32 {
         .partition
 }
 
-/// `(stored orders, recorded rejections)`.
-async fn counts(store: &Store) -> (i64, i64) {
-    sqlx::query_as("SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM rejected)")
-        .fetch_one(store.pool())
-        .await
-        .expect("count")
-}
-
 /// Waits until `want` orders are stored; returns how long it took.
 async fn wait_for_stored(store: &Store, want: usize) -> Duration {
     let start = Instant::now();
     loop {
-        let (stored, rejected) = counts(store).await;
+        let Counts { stored, rejected } = counts(store).await;
         assert_eq!(rejected, 0, "no valid order may be rejected");
         if stored >= want as i64 {
             return start.elapsed();
@@ -207,7 +200,7 @@ async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_st
         "scale-out: {FIRST} orders produced in {produced:.2?}, all stored by 2 instances in {ingest:.2?} ({:.0} orders/s from the first produce)",
         FIRST as f64 / ingest.as_secs_f64()
     );
-    let (stored, rejected) = counts(&first.store).await;
+    let Counts { stored, rejected } = counts(&first.store).await;
     assert_eq!(
         (stored, rejected),
         (FIRST as i64, 0),
@@ -272,7 +265,7 @@ async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_st
         "scale-out: first instance stopped in {stopped:.2?}; group Stable with the second ({second_member}) alone owning all {PARTITIONS} partitions {taken_over:.2?} after the stop began; all {} orders stored {all_stored:.2?} after it",
         FIRST + SECOND
     );
-    let (stored, rejected) = counts(&second.store).await;
+    let Counts { stored, rejected } = counts(&second.store).await;
     assert_eq!(
         (stored, rejected),
         ((FIRST + SECOND) as i64, 0),
