@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use serde_json::Value;
 
 use crate::common::app::TestApp;
+use crate::common::rejections::recent_rejections;
 use crate::common::sample::SAMPLE;
 use crate::common::wait::eventually;
 
@@ -49,7 +50,7 @@ async fn a_broken_message_is_recorded_and_the_next_valid_one_stored() {
     // One partition is consumed in order: once the valid order is served, both bad messages
     // before it have been recorded.
     app.wait_for_order(&valid.order_uid).await;
-    let rejected = app.store.recent_rejections(10).await.expect("query");
+    let rejected = recent_rejections(&app.store, 10).await.expect("query");
     let reasons: Vec<_> = rejected
         .iter()
         .map(|r| (r.reason_code.as_str(), r.reason.as_str()))
@@ -98,7 +99,7 @@ async fn duplicates_are_harmless_and_conflicts_rejected() {
     }
     app.wait_for_order(&last.order_uid).await;
 
-    let rejected = app.store.recent_rejections(10).await.expect("query");
+    let rejected = recent_rejections(&app.store, 10).await.expect("query");
     assert_eq!(
         rejected.len(),
         1,

@@ -4,6 +4,7 @@ use order_service::store::{SaveOutcome, Store};
 
 use crate::common::database::{create_migrated, database_url, drop_database};
 use crate::common::names::unique;
+use crate::common::rejections::record_rejection;
 use crate::common::sample::SAMPLE;
 
 /// A migrated database of the test's own, and its URL.
@@ -80,19 +81,17 @@ async fn replay_stores_what_now_passes_and_keeps_the_rest() {
         (7, SAMPLE.as_bytes(), &old_rule),
         (8, b"[1]".as_slice(), &broken),
     ] {
-        store
-            .record_rejection(&RejectedMessage {
-                source: Source {
-                    topic: "orders",
-                    partition: 0,
-                    offset,
-                    key: None,
-                    payload: Some(payload),
-                },
-                rejection,
-            })
-            .await
-            .expect("recorded");
+        let message = RejectedMessage {
+            source: Source {
+                topic: "orders",
+                partition: 0,
+                offset,
+                key: None,
+                payload: Some(payload),
+            },
+            rejection,
+        };
+        record_rejection(&store, &message).await.expect("recorded");
     }
     let mut report = Vec::new();
     let summary = replay(&store, None, &mut report).await.expect("replay");
