@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::common::app::TestApp;
 use crate::common::rejections::recent_rejections;
-use crate::common::sample::SAMPLE;
+use crate::common::sample::{SAMPLE, sample};
 use crate::common::wait::eventually;
 
 #[tokio::test]
@@ -22,8 +22,7 @@ async fn the_sample_order_comes_back_from_the_api() {
     let response = app.wait_for_order("b563feb7b2b84b6test").await;
     assert_eq!(response.headers()["content-type"], "application/json");
     let served: Value = response.json().await.expect("JSON");
-    let sample: Value = serde_json::from_str(SAMPLE).expect("JSON");
-    assert_eq!(served, sample);
+    assert_eq!(served, sample());
 
     // The second read is a cache hit with the same bytes as a database read.
     let hit = app.get("/api/order/b563feb7b2b84b6test").await;
@@ -141,7 +140,7 @@ async fn a_second_instance_answers_recent_orders_from_memory() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-cache"], "hit");
     let served: Value = response.json().await.expect("JSON");
-    assert_eq!(served, serde_json::from_str::<Value>(SAMPLE).expect("JSON"));
+    assert_eq!(served, sample());
 
     let unknown = second.get("/api/order/not-there").await;
     assert_eq!(unknown.status(), 404);

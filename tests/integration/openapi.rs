@@ -7,11 +7,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::app::TestApp;
-use crate::common::sample::SAMPLE;
+use crate::common::sample::{SAMPLE, SAMPLE_UID};
 use crate::common::wait::eventually;
-
-/// The sample order's id (the document's example id).
-const SAMPLE_UID: &str = "b563feb7b2b84b6test";
 
 /// The whole run may take this long before the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(180);

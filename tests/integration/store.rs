@@ -5,7 +5,7 @@ use order_service::store::{SaveOutcome, Store};
 use crate::common::database::{create_migrated, database_url, drop_database};
 use crate::common::names::unique;
 use crate::common::rejections::record_rejection;
-use crate::common::sample::SAMPLE;
+use crate::common::sample::{SAMPLE, sample};
 
 /// A migrated database of the test's own, and its URL.
 async fn fresh_store() -> (Store, String) {
@@ -35,7 +35,7 @@ async fn the_duplicate_policy_compares_parsed_json() {
 
     let (store, url) = fresh_store().await;
     let uid = "b563feb7b2b84b6test";
-    let compact: serde_json::Value = serde_json::from_str(SAMPLE).expect("JSON");
+    let compact = sample();
     // serde_json's Value sorts keys: the same order in other bytes.
     let reordered = serde_json::to_string(&compact).expect("JSON");
     let changed = SAMPLE.replace("Kiryat Mozkin", "Haifa");
