@@ -7,10 +7,12 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;
+mod postgres;
+mod serve;
 
 use std::time::{Duration, Instant};
 
-use harness::{Figures, Membership, Run, postgres};
+use harness::{Figures, Membership, Run};
 
 /// Orders sent per test.
 const ORDERS: usize = 20_000;
