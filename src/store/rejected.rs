@@ -29,45 +29,6 @@ pub struct RejectedMessage<'a> {
     pub rejection: &'a Rejection,
 }
 
-/// A recorded rejection, as read back.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct RejectedRow {
-    /// Row id.
-    pub id: i64,
-    /// Source topic.
-    pub topic: String,
-    /// Source partition.
-    pub partition: i32,
-    /// Source offset.
-    pub offset: i64,
-    /// Raw value.
-    pub payload: Option<Vec<u8>>,
-    /// Stable rule name (see [`crate::order::RejectKind::code`]).
-    pub reason_code: String,
-    /// The full reason.
-    pub reason: String,
-}
-
-impl Store {
-    /// Records a rejection; recording the same topic/partition/offset again does nothing.
-    pub async fn record_rejection(&self, msg: &RejectedMessage<'_>) -> Result<(), StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        record_rejections(&mut conn, std::slice::from_ref(msg)).await
-    }
-
-    /// The `limit` most recent rejections, newest first.
-    pub async fn recent_rejections(&self, limit: i64) -> Result<Vec<RejectedRow>, StoreError> {
-        Ok(sqlx::query_as(
-            r#"SELECT id, topic, "partition" AS partition, "offset" AS offset, payload,
-                      reason_code, reason
-               FROM rejected ORDER BY id DESC LIMIT $1"#,
-        )
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
-    }
-}
-
 /// A rejection waiting to be replayed.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PendingReplay {

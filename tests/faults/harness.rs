@@ -1,32 +1,29 @@
-//! What the fault tests share: a fresh database, topic and group per run, the real binary
-//! as a child process, and the final accounting of sent, stored, rejected, lost, duplicated.
+//! One fault test's run: a fresh database, topic and group, the messages sent to it with the
+//! real binary, waiting for them to be handled, and the final accounting of sent, stored,
+//! rejected, lost, duplicated. One concern, a little over 300 lines: the accounting needs
+//! every field of the run.
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use order_service::store::Store;
-use rand::Rng;
-use rand::distr::Alphanumeric;
-use rdkafka::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 
-#[path = "../common/database.rs"]
-mod database;
-use database::{drop_database, server_url};
+use crate::common::binary;
+use crate::common::counts::{Counts, counts, try_counts};
+use crate::common::database::{create_migrated, database_url, drop_database};
+use crate::common::kafka::{brokers, produce, producer};
+use crate::common::names::Names;
+use crate::serve::Serve;
 
-/// The binary under test.
-const BINARY: &str = env!("CARGO_BIN_EXE_order-service");
 /// How long a run may take to handle everything after a restart.
 const HANDLE_ALL_WITHIN: Duration = Duration::from_secs(240);
 
 /// One test's topic, database and group, and what was sent to it.
 pub struct Run {
-    /// `name` is the prefix of the database, topic and group.
-    name: String,
+    /// The database's, topics' and group's names.
+    names: Names,
     /// The database URL.
     database_url: String,
     /// Kafka bootstrap servers.
@@ -54,15 +51,6 @@ pub enum Membership {
 
 /// The consumer group session timeout `serve` runs with in the fault tests (its default).
 pub const SESSION_TIMEOUT: &str = "10s";
-
-/// Counts at one moment.
-#[derive(Debug, Clone, Copy)]
-pub struct Counts {
-    /// Rows in `orders`.
-    pub stored: i64,
-    /// Rows in `rejected`.
-    pub rejected: i64,
-}
 
 /// What a fault test reports.
 pub struct Figures {
@@ -97,28 +85,17 @@ impl Run {
     /// A fresh database, topic and group; `bad` poison messages, then `orders` orders sent
     /// with the real `send`.
     pub async fn prepare(orders: usize, bad: usize) -> Self {
-        let suffix: String = rand::rng()
-            .sample_iter(Alphanumeric)
-            .take(8)
-            .map(|b| char::from(b).to_ascii_lowercase())
-            .collect();
-        let name = format!("ordertest_fault_{suffix}");
-        let database_url = format!("{}/{name}", server_url());
-        let brokers =
-            std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned());
-        Store::create_database_if_missing(&database_url)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is not reachable ({e}); run `make all-up`"));
-        let store = Store::connect_lazy(&database_url, Duration::from_secs(5)).expect("pool");
-        store.migrate().await.expect("migrations apply");
+        let names = Names::unique("ordertest_fault");
+        let database_url = database_url(&names.name);
+        let store = create_migrated(&database_url).await;
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let mut run = Self {
-            name,
+            names,
             database_url,
-            brokers,
+            brokers: brokers(),
             port,
             sent_ids: Vec::new(),
             bad,
@@ -137,25 +114,23 @@ impl Run {
         self
     }
 
-    /// The environment of every child process.
+    /// The built binary running `subcommand` on this run's database, topics and group.
     fn command(&self, subcommand: &str) -> Command {
-        let mut command = Command::new(BINARY);
+        let mut command = binary::command(subcommand);
         let instance_id = match self.membership {
-            Membership::Static => format!("{}_instance", self.name),
+            Membership::Static => format!("{}_instance", self.names.name),
             Membership::Dynamic => String::new(),
         };
         command
-            .arg(subcommand)
             .env("DATABASE_URL", &self.database_url)
             .env("KAFKA_BROKERS", &self.brokers)
-            .env("KAFKA_TOPIC", format!("{}_orders", self.name))
-            .env("KAFKA_DLQ_TOPIC", format!("{}_orders.dlq", self.name))
-            .env("KAFKA_GROUP_ID", format!("{}_group", self.name))
+            .env("KAFKA_TOPIC", &self.names.topic)
+            .env("KAFKA_DLQ_TOPIC", &self.names.dlq_topic)
+            .env("KAFKA_GROUP_ID", &self.names.group)
             .env("KAFKA_GROUP_INSTANCE_ID", instance_id)
             .env("KAFKA_SESSION_TIMEOUT", SESSION_TIMEOUT)
             .env("HTTP_ADDR", format!("127.0.0.1:{}", self.port))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null());
+            .env("RUST_LOG", "info");
         command
     }
 
@@ -167,21 +142,11 @@ impl Run {
             .status()
             .expect("send runs");
         assert!(status.success(), "send -n 0 creates the topic");
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .create()
-            .expect("producer");
-        let topic = format!("{}_orders", self.name);
+        let producer = producer(&self.brokers);
         for i in 0..self.bad {
             let key = format!("bad-{i}");
-            let record = FutureRecord::to(&topic)
-                .key(&key)
-                .payload("[\"not an order\"]");
-            producer
-                .send(record, Duration::from_secs(10))
-                .await
-                .map_err(|(e, _)| e)
-                .expect("ack");
+            let payload = b"[\"not an order\"]".as_slice();
+            produce(&producer, &self.names.topic, Some(&key), Some(payload)).await;
         }
     }
 
@@ -201,33 +166,14 @@ impl Run {
             .collect()
     }
 
-    /// Starts `serve`, its log in `target/fault-logs/`.
+    /// Starts `serve`, its log in `target/tmp/fault-logs/<name>.log`.
     pub fn serve(&self) -> Serve {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fault-logs");
-        std::fs::create_dir_all(&dir).expect("log dir");
-        let log = dir.join(format!("{}.log", self.name));
-        let file = File::options()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("log file");
-        let child = self
-            .command("serve")
-            .stdout(file.try_clone().expect("log file"))
-            .stderr(file)
-            .spawn()
-            .expect("serve starts");
-        Serve { child, log }
+        Serve::start(self.command("serve"), &self.names.name)
     }
 
     /// Orders stored and messages rejected now.
     pub async fn counts(&self) -> Counts {
-        let (stored, rejected): (i64, i64) =
-            sqlx::query_as("SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM rejected)")
-                .fetch_one(self.store.pool())
-                .await
-                .expect("count query");
-        Counts { stored, rejected }
+        counts(&self.store).await
     }
 
     /// Any stored order's id.
@@ -263,11 +209,8 @@ impl Run {
     /// Waits until more messages are handled than `before` counted; returns how long since
     /// `since`.
     pub async fn wait_handled_beyond(&self, before: Counts, since: Instant) -> Duration {
-        self.wait_handled(
-            before.stored + before.rejected + 1,
-            Duration::from_millis(20),
-        )
-        .await;
+        self.wait_handled(before.handled() + 1, Duration::from_millis(20))
+            .await;
         since.elapsed()
     }
 
@@ -283,13 +226,9 @@ impl Run {
         let deadline = Instant::now() + HANDLE_ALL_WITHIN;
         loop {
             // While the database comes back, a count may fail; try again.
-            let counts = sqlx::query_as::<_, (i64, i64)>(
-                "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM rejected)",
-            )
-            .fetch_one(self.store.pool())
-            .await;
-            if let Ok((stored, rejected)) = counts
-                && stored + rejected >= handled
+            let counts = try_counts(&self.store).await;
+            if let Ok(now) = &counts
+                && now.handled() >= handled
             {
                 return;
             }
@@ -364,105 +303,5 @@ impl Run {
         assert_eq!(conflicts, 0, "a redelivery was taken for a conflict");
         self.store.pool().close().await;
         drop_database(&self.database_url).await;
-    }
-}
-
-/// A running `serve`.
-pub struct Serve {
-    /// The child process.
-    child: Child,
-    /// Its log file.
-    log: PathBuf,
-}
-
-impl Serve {
-    /// SIGKILL: no chance to commit or clean up.
-    pub fn kill_9(&mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reaped");
-    }
-
-    /// Whether the process is still running.
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// SIGTERM, then the process must exit with 0 within 10 seconds.
-    pub async fn terminate_and_expect_clean_exit(&mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "SIGTERM sent");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                let tail: Vec<_> = log.lines().rev().take(20).collect();
-                assert!(
-                    status.success(),
-                    "serve exited with {status}; log tail:\n{tail:#?}"
-                );
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve still running 10 s after SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if self.is_running() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Stopping and starting the machine's PostgreSQL cluster.
-pub mod postgres {
-    use std::process::Command;
-
-    /// The cluster's version directory under /etc/postgresql.
-    fn version() -> String {
-        let mut versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
-            .expect("a Debian PostgreSQL cluster (/etc/postgresql)")
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .collect();
-        versions.sort();
-        versions.pop().expect("a PostgreSQL version")
-    }
-
-    fn ctl(action: &str) {
-        let status = Command::new("pg_ctlcluster")
-            .args(["--skip-systemctl-redirect", &version(), "main", action])
-            .args(if action == "stop" {
-                &["-m", "fast"][..]
-            } else {
-                &[][..]
-            })
-            .status()
-            .expect("pg_ctlcluster runs");
-        assert!(status.success(), "pg_ctlcluster {action} failed");
-    }
-
-    /// PostgreSQL is down while this lives; dropping it starts PostgreSQL again, also when
-    /// the test fails.
-    pub struct Outage(());
-
-    /// Stops PostgreSQL.
-    pub fn stop() -> Outage {
-        ctl("stop");
-        Outage(())
-    }
-
-    impl Drop for Outage {
-        fn drop(&mut self) {
-            ctl("start");
-        }
     }
 }

@@ -4,11 +4,15 @@
 //! exactly once. They stop the machine's PostgreSQL, so they run one at a time, in their own
 //! test binary (cargo runs test binaries one after another).
 
+#[path = "../common/mod.rs"]
+mod common;
 mod harness;
+mod postgres;
+mod serve;
 
 use std::time::{Duration, Instant};
 
-use harness::{Figures, Membership, Run, postgres};
+use harness::{Figures, Membership, Run};
 
 /// Orders sent per test.
 const ORDERS: usize = 20_000;

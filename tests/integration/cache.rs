@@ -9,21 +9,23 @@ use order_service::store::Store;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{SAMPLE, TestApp, drop_database};
-
-const UID: &str = "b563feb7b2b84b6test";
+use crate::common::app::TestApp;
+use crate::common::database::drop_database;
+use crate::common::sample::{SAMPLE, SAMPLE_UID, sample};
 
 #[tokio::test]
 async fn an_order_has_one_etag_from_memory_and_from_postgres_and_revalidates_with_304() {
     let first = TestApp::spawn().await;
     // Asked before it exists: 404, remembered briefly; stored a moment later: served at once
     // (ingest clears the memory of the 404 when it caches the order).
-    let absent = first.get(&format!("/api/order/{UID}")).await;
+    let absent = first.get(&format!("/api/order/{SAMPLE_UID}")).await;
     assert_eq!(absent.status(), 404);
     assert!(absent.headers().get("etag").is_none());
     assert!(absent.headers().get("cache-control").is_none());
-    first.produce(Some(UID), Some(SAMPLE.as_bytes())).await;
-    let response = first.wait_for_order(UID).await;
+    first
+        .produce(Some(SAMPLE_UID), Some(SAMPLE.as_bytes()))
+        .await;
+    let response = first.wait_for_order(SAMPLE_UID).await;
     let etag = response.headers()["etag"].clone();
     assert_eq!(
         response.headers()["cache-control"],
@@ -31,7 +33,7 @@ async fn an_order_has_one_etag_from_memory_and_from_postgres_and_revalidates_wit
     );
     let body = response.bytes().await.expect("body");
 
-    let path = format!("/api/order/{UID}");
+    let path = format!("/api/order/{SAMPLE_UID}");
     let revalidated = first
         .http
         .get(format!("{}{path}", first.base))
@@ -76,8 +78,10 @@ async fn an_order_has_one_etag_from_memory_and_from_postgres_and_revalidates_wit
 #[tokio::test]
 async fn http_answers_while_the_warm_up_waits_for_the_database() {
     let first = TestApp::spawn().await;
-    first.produce(Some(UID), Some(SAMPLE.as_bytes())).await;
-    first.wait_for_order(UID).await;
+    first
+        .produce(Some(SAMPLE_UID), Some(SAMPLE.as_bytes()))
+        .await;
+    first.wait_for_order(SAMPLE_UID).await;
     // The same group: the restarted service has nothing left to consume, so the order can
     // reach its cache only through the warm-up.
     let args = first.args.clone();
@@ -126,7 +130,7 @@ async fn http_answers_while_the_warm_up_waits_for_the_database() {
         .await
         .expect("the warm-up finishes once the database answers");
     let response = http
-        .get(format!("{base}/api/order/{UID}"))
+        .get(format!("{base}/api/order/{SAMPLE_UID}"))
         .send()
         .await
         .expect("answered");
@@ -137,7 +141,7 @@ async fn http_answers_while_the_warm_up_waits_for_the_database() {
         "loaded by the warm-up"
     );
     let served: Value = response.json().await.expect("JSON");
-    assert_eq!(served, serde_json::from_str::<Value>(SAMPLE).expect("JSON"));
+    assert_eq!(served, sample());
 
     shutdown.cancel();
     task.await.expect("no panic").expect("clean stop");

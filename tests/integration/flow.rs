@@ -8,7 +8,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::Value;
 
-use crate::helpers::{SAMPLE, TestApp, eventually};
+use crate::common::app::TestApp;
+use crate::common::rejections::recent_rejections;
+use crate::common::sample::{SAMPLE, sample};
+use crate::common::wait::eventually;
 
 #[tokio::test]
 async fn the_sample_order_comes_back_from_the_api() {
@@ -19,8 +22,7 @@ async fn the_sample_order_comes_back_from_the_api() {
     let response = app.wait_for_order("b563feb7b2b84b6test").await;
     assert_eq!(response.headers()["content-type"], "application/json");
     let served: Value = response.json().await.expect("JSON");
-    let sample: Value = serde_json::from_str(SAMPLE).expect("JSON");
-    assert_eq!(served, sample);
+    assert_eq!(served, sample());
 
     // The second read is a cache hit with the same bytes as a database read.
     let hit = app.get("/api/order/b563feb7b2b84b6test").await;
@@ -48,7 +50,7 @@ async fn a_broken_message_is_recorded_and_the_next_valid_one_stored() {
     // One partition is consumed in order: once the valid order is served, both bad messages
     // before it have been recorded.
     app.wait_for_order(&valid.order_uid).await;
-    let rejected = app.store.recent_rejections(10).await.expect("query");
+    let rejected = recent_rejections(&app.store, 10).await.expect("query");
     let reasons: Vec<_> = rejected
         .iter()
         .map(|r| (r.reason_code.as_str(), r.reason.as_str()))
@@ -97,7 +99,7 @@ async fn duplicates_are_harmless_and_conflicts_rejected() {
     }
     app.wait_for_order(&last.order_uid).await;
 
-    let rejected = app.store.recent_rejections(10).await.expect("query");
+    let rejected = recent_rejections(&app.store, 10).await.expect("query");
     assert_eq!(
         rejected.len(),
         1,
@@ -139,7 +141,7 @@ async fn a_second_instance_answers_recent_orders_from_memory() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-cache"], "hit");
     let served: Value = response.json().await.expect("JSON");
-    assert_eq!(served, serde_json::from_str::<Value>(SAMPLE).expect("JSON"));
+    assert_eq!(served, sample());
 
     let unknown = second.get("/api/order/not-there").await;
     assert_eq!(unknown.status(), 404);
@@ -169,8 +171,8 @@ async fn the_page_is_served() {
 #[test]
 fn send_reports_each_failed_delivery_by_id_and_exits_non_zero() {
     // Nothing listens on port 1: every delivery times out.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_order-service"))
-        .args(["send", "-n", "3", "--seed", "7", "--delivery-timeout", "1s"])
+    let output = crate::common::binary::command("send")
+        .args(["-n", "3", "--seed", "7", "--delivery-timeout", "1s"])
         .env("KAFKA_BROKERS", "127.0.0.1:1")
         .env("RUST_LOG", "off")
         .output()

@@ -16,7 +16,7 @@ use reqwest::{Method, Url};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::TestApp;
+use crate::common::app::TestApp;
 
 /// How a row's request is sent.
 #[derive(Clone, Copy, Debug)]

@@ -1,9 +1,11 @@
 //! Integration tests against the real PostgreSQL and the real Kafka-protocol broker.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod cache;
 mod flow;
 mod group;
-mod helpers;
 mod hostile;
 mod openapi;
 mod page;

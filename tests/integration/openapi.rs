@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{SAMPLE, TestApp, eventually};
-
-/// The sample order's id (the document's example id).
-const SAMPLE_UID: &str = "b563feb7b2b84b6test";
+use crate::common::app::TestApp;
+use crate::common::sample::{SAMPLE, SAMPLE_UID};
+use crate::common::wait::eventually;
 
 /// The whole run may take this long before the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(180);

@@ -10,10 +10,9 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
-use crate::helpers::{SAMPLE, TestApp, eventually};
-
-/// The id of the sample order.
-const SAMPLE_ID: &str = "b563feb7b2b84b6test";
+use crate::common::app::TestApp;
+use crate::common::sample::{SAMPLE, SAMPLE_UID, with_all};
+use crate::common::wait::eventually;
 
 /// What the hostile order's `delivery.name` holds.
 const XSS_NAME: &str = r#"<img src=x onerror="window.__xss=1;console.log('XSS')">"#;
@@ -23,12 +22,9 @@ const POISON_MARK: &str = "poison-mark-7f3a";
 
 /// The sample order with another id and, where given, other text in its fields.
 fn order_with(uid: &str, fields: &[(&str, &str)]) -> Vec<u8> {
-    let mut order: Value = serde_json::from_str(SAMPLE).expect("the sample is JSON");
-    order["order_uid"] = Value::from(uid);
-    for (pointer, value) in fields {
-        *order.pointer_mut(pointer).expect("a field of the sample") = Value::from(*value);
-    }
-    serde_json::to_vec(&order).expect("JSON")
+    let mut changes = vec![("/order_uid", Value::from(uid))];
+    changes.extend(fields.iter().map(|&(ptr, value)| (ptr, Value::from(value))));
+    with_all(&changes)
 }
 
 /// An order whose text fields hold markup and script, valid under the contract.
@@ -80,16 +76,16 @@ async fn lists_and_the_event_stream_over_http() {
     let mut seen = String::new();
     read_stream_until(&mut stream, &mut seen, "retry:").await;
 
-    app.produce(Some(SAMPLE_ID), Some(SAMPLE.as_bytes())).await;
+    app.produce(Some(SAMPLE_UID), Some(SAMPLE.as_bytes())).await;
     app.produce(None, Some(&poison())).await;
-    read_stream_until(&mut stream, &mut seen, SAMPLE_ID).await;
+    read_stream_until(&mut stream, &mut seen, SAMPLE_UID).await;
     let data = seen
         .lines()
         .find_map(|line| line.strip_prefix("data: "))
         .expect("a data line");
     let event: Value = serde_json::from_str(data).expect("the event is JSON");
     assert!(seen.contains("event: order\n"), "{seen}");
-    assert_eq!(event["order_uid"], SAMPLE_ID);
+    assert_eq!(event["order_uid"], SAMPLE_UID);
     assert_eq!(event["amount"], 1817);
     assert_eq!(event["currency"], "USD");
 
@@ -100,7 +96,7 @@ async fn lists_and_the_event_stream_over_http() {
         .await
         .expect("JSON");
     let first = &orders[0];
-    assert_eq!(first["order_uid"], SAMPLE_ID);
+    assert_eq!(first["order_uid"], SAMPLE_UID);
     assert_eq!(first["track_number"], "WBILMTESTTRACK");
     assert_eq!(first["customer_id"], "test");
     assert_eq!(first["delivery_name"], "Test Testov");
@@ -136,7 +132,7 @@ async fn lists_and_the_event_stream_over_http() {
         app.get("/api/orders").await.json().await.expect("JSON")
     };
     assert_eq!(newest_first[0]["order_uid"], "second-order");
-    assert_eq!(newest_first[1]["order_uid"], SAMPLE_ID);
+    assert_eq!(newest_first[1]["order_uid"], SAMPLE_UID);
 
     let bad = app.get("/api/rejected?limit=1000").await;
     assert_eq!(bad.status(), 400);
@@ -190,13 +186,13 @@ async fn the_page_in_a_real_browser() {
     let app = TestApp::spawn().await;
     let xss_id = "xss-order";
     let live_id = "live-order";
-    app.produce(Some(SAMPLE_ID), Some(SAMPLE.as_bytes())).await;
+    app.produce(Some(SAMPLE_UID), Some(SAMPLE.as_bytes())).await;
     app.produce(Some(xss_id), Some(&hostile_order(xss_id)))
         .await;
     // A valid JSON order that breaks a rule, for the rejected panel beside the poison.
     let bad_phone = order_with("bad-phone", &[("/delivery/phone", "call me")]);
     app.produce(Some("bad-phone"), Some(&bad_phone)).await;
-    app.wait_for_order(SAMPLE_ID).await;
+    app.wait_for_order(SAMPLE_UID).await;
     app.wait_for_order(xss_id).await;
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -213,7 +209,7 @@ async fn the_page_in_a_real_browser() {
         .arg("page.test.mjs")
         .current_dir(browser_dir())
         .env("BASE_URL", &app.base)
-        .env("SAMPLE_ID", SAMPLE_ID)
+        .env("SAMPLE_ID", SAMPLE_UID)
         .env("XSS_ID", xss_id)
         .env("XSS_TEXT", XSS_NAME)
         .env("LIVE_ID", live_id)

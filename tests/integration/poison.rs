@@ -11,9 +11,11 @@ use rand::rngs::StdRng;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{SAMPLE, TestApp, raise_topic_message_limit};
+use crate::common::app::TestApp;
+use crate::common::kafka::raise_topic_message_limit;
+use crate::common::sample::{SAMPLE, bytes, leaves, sample, with, without};
 
 /// A bad message and the reason code (and field) it must be recorded with.
 struct Poison {
@@ -28,35 +30,6 @@ fn poison(value: impl Into<Vec<u8>>, code: &'static str, field: Option<&str>) ->
         code,
         field: field.map(str::to_owned),
     }
-}
-
-fn sample() -> Value {
-    serde_json::from_str(SAMPLE).expect("JSON")
-}
-
-fn bytes(value: &Value) -> Vec<u8> {
-    serde_json::to_vec(value).expect("JSON")
-}
-
-/// Every leaf of the sample as (JSON pointer, field path).
-fn leaves() -> Vec<(String, String)> {
-    fn walk(value: &Value, ptr: String, out: &mut Vec<(String, String)>) {
-        match value {
-            Value::Object(map) => {
-                for (key, child) in map {
-                    walk(child, format!("{ptr}/{key}"), out);
-                }
-            }
-            Value::Array(items) => walk(&items[0], format!("{ptr}/0"), out),
-            _ => {
-                let field = ptr[1..].replace("/0/", "[0].").replace('/', ".");
-                out.push((ptr, field));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&sample(), String::new(), &mut out);
-    out
 }
 
 fn corpus() -> Vec<Poison> {
@@ -76,28 +49,15 @@ fn corpus() -> Vec<Poison> {
     ];
     // Each required field missing, and each field with the wrong type.
     for (ptr, field) in leaves() {
-        let mut doc = sample();
-        let (parent, name) = ptr.rsplit_once('/').expect("pointer");
-        doc.pointer_mut(parent)
-            .and_then(Value::as_object_mut)
-            .expect("object")
-            .remove(name);
-        corpus.push(poison(bytes(&doc), "missing_field", Some(&field)));
+        corpus.push(poison(without(&ptr), "missing_field", Some(&field)));
 
-        let mut doc = sample();
-        let slot = doc.pointer_mut(&ptr).expect("leaf");
-        *slot = if slot.is_string() {
+        let wrong_type = if sample().pointer(&ptr).expect("leaf").is_string() {
             json!(7)
         } else {
             json!("7")
         };
-        corpus.push(poison(bytes(&doc), "type_error", Some(&field)));
+        corpus.push(poison(with(&ptr, wrong_type), "type_error", Some(&field)));
     }
-    let with = |ptr: &str, value: Value| {
-        let mut doc = sample();
-        *doc.pointer_mut(ptr).expect("exists") = value;
-        bytes(&doc)
-    };
     corpus.extend([
         poison(
             with("/items/0/price", json!(453.0)),
@@ -169,7 +129,7 @@ async fn every_poison_is_recorded_and_every_valid_order_stored() {
     }
     // A 2 MiB value, on a topic whose limit the operator raised above the contract's.
     raise_topic_message_limit(
-        &app.args.kafka,
+        &app.args.kafka.kafka_brokers,
         &app.args.kafka.kafka_topic,
         3 * 1024 * 1024,
     )

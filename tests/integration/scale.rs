@@ -19,8 +19,11 @@ use order_service::store::Store;
 use rdkafka::producer::FutureRecord;
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 
+use crate::common::app::TestApp;
+use crate::common::counts::{Counts, counts};
+use crate::common::kafka::producer;
+use crate::common::settings::{fresh_args, fresh_args_sharing};
 use crate::group::{Group, GroupClient};
-use crate::helpers::{TestApp, fresh_args, fresh_args_sharing, producer};
 
 /// Partitions of the test's topic.
 const PARTITIONS: i32 = 4;
@@ -88,7 +91,7 @@ fn partitions_of(members: &[&str], owners: &[String]) -> Vec<Vec<i32>> {
 /// acknowledgement at once; each must be acknowledged. Returns the partition each order was
 /// written to, in the order of `orders`.
 async fn produce_orders(kafka: &KafkaArgs, orders: &[Order]) -> Vec<i32> {
-    let producer = producer(kafka);
+    let producer = producer(&kafka.kafka_brokers);
     let mut partitions = vec![-1; orders.len()];
     let mut pending = FuturesUnordered::new();
     for (index, order) in orders.iter().enumerate() {
@@ -121,19 +124,11 @@ fn acknowledged(delivery: Result<OwnedDeliveryResult, Canceled>) -> i32 {
         .partition
 }
 
-/// `(stored orders, recorded rejections)`.
-async fn counts(store: &Store) -> (i64, i64) {
-    sqlx::query_as("SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM rejected)")
-        .fetch_one(store.pool())
-        .await
-        .expect("count")
-}
-
 /// Waits until `want` orders are stored; returns how long it took.
 async fn wait_for_stored(store: &Store, want: usize) -> Duration {
     let start = Instant::now();
     loop {
-        let (stored, rejected) = counts(store).await;
+        let Counts { stored, rejected } = counts(store).await;
         assert_eq!(rejected, 0, "no valid order may be rejected");
         if stored >= want as i64 {
             return start.elapsed();
@@ -205,7 +200,7 @@ async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_st
         "scale-out: {FIRST} orders produced in {produced:.2?}, all stored by 2 instances in {ingest:.2?} ({:.0} orders/s from the first produce)",
         FIRST as f64 / ingest.as_secs_f64()
     );
-    let (stored, rejected) = counts(&first.store).await;
+    let Counts { stored, rejected } = counts(&first.store).await;
     assert_eq!(
         (stored, rejected),
         (FIRST as i64, 0),
@@ -270,7 +265,7 @@ async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_st
         "scale-out: first instance stopped in {stopped:.2?}; group Stable with the second ({second_member}) alone owning all {PARTITIONS} partitions {taken_over:.2?} after the stop began; all {} orders stored {all_stored:.2?} after it",
         FIRST + SECOND
     );
-    let (stored, rejected) = counts(&second.store).await;
+    let Counts { stored, rejected } = counts(&second.store).await;
     assert_eq!(
         (stored, rejected),
         ((FIRST + SECOND) as i64, 0),

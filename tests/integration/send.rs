@@ -4,23 +4,22 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use order_service::generator::BadKind;
 use order_service::order::canonical_json;
 use order_service::send::{fake_messages, fake_orders};
 
-use crate::helpers::{TestApp, eventually};
+use crate::common::app::TestApp;
+use crate::common::binary::send_to;
+use crate::common::counts::{Counts, counts};
+use crate::common::wait::eventually;
 
 /// Runs `order-service send <args>` against `app`'s broker and topic.
 fn send(app: &TestApp, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_order-service"))
-        .arg("send")
+    send_to(&app.args.kafka)
         .args(args)
-        .env("KAFKA_BROKERS", &app.args.kafka.kafka_brokers)
-        .env("KAFKA_TOPIC", &app.args.kafka.kafka_topic)
-        .env("RUST_LOG", "off")
         .output()
         .expect("send runs")
 }
@@ -38,13 +37,11 @@ async fn wait_for_counts(app: &TestApp, orders: i64, rejected: i64) {
     eventually(
         &format!("{orders} stored and {rejected} rejected"),
         || async {
-            let counts: (i64, i64) = sqlx::query_as(
-                "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM rejected)",
-            )
-            .fetch_one(app.store.pool())
-            .await
-            .expect("count");
-            (counts == (orders, rejected)).then_some(())
+            let want = Counts {
+                stored: orders,
+                rejected,
+            };
+            (counts(&app.store).await == want).then_some(())
         },
     )
     .await;
@@ -161,11 +158,8 @@ async fn file_sends_each_non_empty_line_as_it_is() {
 async fn file_dash_sends_the_lines_of_standard_input() {
     let app = TestApp::spawn().await;
     let orders: Vec<_> = fake_orders(2, Some(23)).collect();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_order-service"))
-        .args(["send", "--file", "-"])
-        .env("KAFKA_BROKERS", &app.args.kafka.kafka_brokers)
-        .env("KAFKA_TOPIC", &app.args.kafka.kafka_topic)
-        .env("RUST_LOG", "off")
+    let mut child = send_to(&app.args.kafka)
+        .args(["--file", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -200,11 +194,8 @@ async fn a_failing_standard_output_stops_sending_but_every_message_sent_is_repor
         .write(true)
         .open("/dev/full")
         .expect("/dev/full: every write to it fails");
-    let output = Command::new(env!("CARGO_BIN_EXE_order-service"))
-        .args(["send", "-n", "5000", "--seed", "8"])
-        .env("KAFKA_BROKERS", &app.args.kafka.kafka_brokers)
-        .env("KAFKA_TOPIC", &app.args.kafka.kafka_topic)
-        .env("RUST_LOG", "off")
+    let output = send_to(&app.args.kafka)
+        .args(["-n", "5000", "--seed", "8"])
         .stdout(full)
         .output()
         .expect("send runs");

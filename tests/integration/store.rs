@@ -1,20 +1,16 @@
 //! The store against the real PostgreSQL: migrations and the duplicate policy.
 
 use order_service::store::{SaveOutcome, Store};
-use std::time::Duration;
 
-use crate::helpers::{SAMPLE, drop_database, fresh_args};
+use crate::common::database::{create_migrated, database_url, drop_database};
+use crate::common::names::unique;
+use crate::common::rejections::record_rejection;
+use crate::common::sample::{SAMPLE, sample};
 
+/// A migrated database of the test's own, and its URL.
 async fn fresh_store() -> (Store, String) {
-    let url = fresh_args().database.database_url;
-    Store::create_database_if_missing(&url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL is not reachable ({e}); start it with `make all-up`")
-        });
-    let store = Store::connect_lazy(&url, Duration::from_secs(5)).expect("pool");
-    store.migrate().await.expect("migrations apply");
-    (store, url)
+    let url = database_url(&unique("ordertest"));
+    (create_migrated(&url).await, url)
 }
 
 #[tokio::test]
@@ -39,7 +35,7 @@ async fn the_duplicate_policy_compares_parsed_json() {
 
     let (store, url) = fresh_store().await;
     let uid = "b563feb7b2b84b6test";
-    let compact: serde_json::Value = serde_json::from_str(SAMPLE).expect("JSON");
+    let compact = sample();
     // serde_json's Value sorts keys: the same order in other bytes.
     let reordered = serde_json::to_string(&compact).expect("JSON");
     let changed = SAMPLE.replace("Kiryat Mozkin", "Haifa");
@@ -89,19 +85,17 @@ async fn replay_stores_what_now_passes_and_keeps_the_rest() {
         (7, SAMPLE.as_bytes(), &old_rule),
         (8, b"[1]".as_slice(), &broken),
     ] {
-        store
-            .record_rejection(&RejectedMessage {
-                origin: MessageOrigin {
-                    topic: "orders",
-                    partition: 0,
-                    offset,
-                    key: None,
-                    payload: Some(payload),
-                },
-                rejection,
-            })
-            .await
-            .expect("recorded");
+        let message = RejectedMessage {
+            origin: MessageOrigin {
+                topic: "orders",
+                partition: 0,
+                offset,
+                key: None,
+                payload: Some(payload),
+            },
+            rejection,
+        };
+        record_rejection(&store, &message).await.expect("recorded");
     }
     let mut report = Vec::new();
     let summary = replay(&store, None, &mut report).await.expect("replay");

@@ -3,12 +3,13 @@
 //! connections, ready again when it takes them back. The machine's PostgreSQL keeps running:
 //! only the test's own database is closed (`ALLOW_CONNECTIONS false` and its sessions ended).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use order_service::store::Store;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, eventually, server_url};
+use crate::common::app::TestApp;
+use crate::common::database::{admin_pool, database_name};
+use crate::common::wait::eventually;
 
 /// The status and JSON body of `GET /health/ready`.
 async fn ready(app: &TestApp) -> (u16, Value) {
@@ -21,16 +22,12 @@ async fn ready(app: &TestApp) -> (u16, Value) {
 /// Opens or closes the test's database to new connections; closing also ends its sessions.
 async fn set_database_open(app: &TestApp, open: bool) {
     let url = &app.args.database.database_url;
-    let (_, name) = url.rsplit_once('/').expect("a database URL");
-    let admin = Store::connect_lazy(
-        &format!("{}/postgres", server_url()),
-        Duration::from_secs(5),
-    )
-    .expect("pool");
+    let name = database_name(url);
+    let admin = admin_pool(url);
     sqlx::query(&format!(
         r#"ALTER DATABASE "{name}" ALLOW_CONNECTIONS {open}"#
     ))
-    .execute(admin.pool())
+    .execute(&admin)
     .await
     .expect("ALTER DATABASE");
     if !open {
@@ -38,12 +35,12 @@ async fn set_database_open(app: &TestApp, open: bool) {
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = $1 AND pid <> pg_backend_pid()",
         )
-        .bind(name)
-        .execute(admin.pool())
+        .bind(&name)
+        .execute(&admin)
         .await
         .expect("end the database's sessions");
     }
-    admin.pool().close().await;
+    admin.close().await;
 }
 
 #[tokio::test]

@@ -1,10 +1,9 @@
 //! Metrics, health and request ids of the real service (real PostgreSQL and broker, built by
-//! `startup` through the integration harness). A binary of its own because the metrics
+//! `startup` through the shared test support). A binary of its own because the metrics
 //! recorder is global to a process: no other test's orders move these counters.
 
-#[path = "../integration/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
+#[path = "../common/mod.rs"]
+mod common;
 
 mod health;
 mod metrics;

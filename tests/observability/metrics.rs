@@ -3,10 +3,9 @@
 
 use std::collections::HashMap;
 
-use crate::helpers::{SAMPLE, TestApp, eventually};
-
-/// The sample order's id.
-const SAMPLE_UID: &str = "b563feb7b2b84b6test";
+use crate::common::app::TestApp;
+use crate::common::sample::{SAMPLE, SAMPLE_UID};
+use crate::common::wait::eventually;
 
 /// `series -> value` of a Prometheus text exposition (`# ` lines skipped).
 fn parse(text: &str) -> HashMap<String, f64> {

@@ -1,7 +1,7 @@
 //! `x-request-id`: generated when the request has none, echoed when it has one, on every
 //! answer (errors included).
 
-use crate::helpers::TestApp;
+use crate::common::app::TestApp;
 
 #[tokio::test]
 async fn a_request_id_is_generated_or_echoed() {
