@@ -1,8 +1,11 @@
 //! Fake orders for `send`: realistic names, phones, e-mails and addresses from the `fake`
 //! crate, 1 to 5 items, and sums that satisfy the contract; and bad messages, one maker per
 //! kind of rejection the contract defines, mixed in at a given ratio ([`Mix`]). A seeded RNG
-//! gives the same messages every time.
+//! gives the same messages every time. `generate` prints the orders themselves as JSON lines.
 
+use std::io::Write;
+
+use anyhow::Context;
 use chrono::{TimeZone, Utc};
 
 use fake::Fake;
@@ -10,8 +13,9 @@ use fake::faker::address::en::{BuildingNumber, CityName, StateName, StreetName, 
 use fake::faker::company::en::CompanyName;
 use fake::faker::internet::en::SafeEmail;
 use fake::faker::name::en::Name;
-use rand::Rng;
 use rand::distr::Alphanumeric;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use serde_json::{Value, json};
 
@@ -399,11 +403,39 @@ impl<R: Rng> Iterator for Mix<R> {
     }
 }
 
+/// The generator's RNG and clock: seeded ones give the same messages every time.
+fn rng_and_clock(seed: Option<u64>) -> (StdRng, i64) {
+    match seed {
+        Some(seed) => (StdRng::seed_from_u64(seed), SEEDED_NOW),
+        None => (StdRng::from_os_rng(), Utc::now().timestamp()),
+    }
+}
+
+/// `count` fake orders; with a seed, the same ones every time.
+pub fn fake_orders(count: u64, seed: Option<u64>) -> impl Iterator<Item = Order> {
+    let (mut rng, now) = rng_and_clock(seed);
+    (0..count).map(move |_| fake_order(&mut rng, now))
+}
+
+/// The `count` messages `send` produces: fake orders with `invalid_ratio` of bad messages
+/// mixed in (see [`Mix`]). With a ratio of 0 they are the orders of [`fake_orders`].
+pub fn fake_messages(count: u64, seed: Option<u64>, invalid_ratio: f64) -> Mix<StdRng> {
+    let (rng, now) = rng_and_clock(seed);
+    Mix::new(rng, now, count, invalid_ratio)
+}
+
+/// Prints `count` fake orders as JSON lines: the documents `send` with the same seed sends.
+pub fn generate(count: u64, seed: Option<u64>, out: &mut impl Write) -> anyhow::Result<()> {
+    for order in fake_orders(count, seed) {
+        out.write_all(&canonical_json(&order))
+            .and_then(|()| out.write_all(b"\n"))
+            .context("cannot write to standard output")?;
+    }
+    out.flush().context("cannot write to standard output")
+}
+
 #[cfg(test)]
 mod tests {
-    use rand::SeedableRng;
-    use rand::rngs::StdRng;
-
     use std::collections::HashSet;
 
     use super::*;
@@ -534,5 +566,14 @@ mod tests {
         let mixed: Vec<_> = Mix::new(StdRng::seed_from_u64(8), SEEDED_NOW, 20, 0.0).collect();
         let want: Vec<_> = plain.iter().map(Message::valid).collect();
         assert_eq!(mixed, want);
+    }
+
+    #[test]
+    fn fake_messages_without_bad_ones_are_the_generated_orders() {
+        let orders: Vec<_> = fake_orders(5, Some(9))
+            .map(|o| Message::valid(&o))
+            .collect();
+        let messages: Vec<_> = fake_messages(5, Some(9), 0.0).collect();
+        assert_eq!(messages, orders);
     }
 }

@@ -1,9 +1,8 @@
-//! `send` and `generate`. `send` produces fake orders (with bad messages mixed in at
-//! `--invalid-ratio`), or the lines of a file, to the orders topic, keyed by `order_uid`, at
-//! `--rate` messages per second or as fast as the broker takes them; it waits for the
-//! broker's acknowledgements, prints the id of each delivered valid order on its own line,
-//! shows a progress bar on a terminal and ends with a summary on standard error. `generate`
-//! prints the orders themselves as JSON lines.
+//! `send`: produces fake orders of the [generator](crate::generator) (with bad messages mixed
+//! in at `--invalid-ratio`), or the lines of a file, to the orders topic, keyed by
+//! `order_uid`, at `--rate` messages per second or as fast as the broker takes them; it waits
+//! for the broker's acknowledgements, prints the id of each delivered valid order on its own
+//! line, shows a progress bar on a terminal and ends with a summary on standard error.
 
 use std::fmt;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
@@ -11,47 +10,23 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
 use futures::stream::{BoxStream, FuturesOrdered};
 use futures::{Stream, StreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::config::{KafkaArgs, SendArgs};
-use crate::generator::{Message, Mix, SEEDED_NOW, fake_order};
+use crate::generator::{Message, fake_messages};
 use crate::kafka::{KafkaContext, client_config, ensure_topic};
-use crate::order::{Order, canonical_json, decode};
+use crate::order::decode;
 
 /// Deliveries waiting for an acknowledgement at once.
 const IN_FLIGHT: usize = 1000;
 
 /// From how many messages on a progress bar is shown (on a terminal only).
 const PROGRESS_FROM: u64 = 1000;
-
-/// The generator's RNG and clock: seeded ones give the same messages every time.
-fn rng_and_clock(seed: Option<u64>) -> (StdRng, i64) {
-    match seed {
-        Some(seed) => (StdRng::seed_from_u64(seed), SEEDED_NOW),
-        None => (StdRng::from_os_rng(), Utc::now().timestamp()),
-    }
-}
-
-/// `count` fake orders; with a seed, the same ones every time.
-pub fn fake_orders(count: u64, seed: Option<u64>) -> impl Iterator<Item = Order> {
-    let (mut rng, now) = rng_and_clock(seed);
-    (0..count).map(move |_| fake_order(&mut rng, now))
-}
-
-/// The `count` messages `send` produces: fake orders with `invalid_ratio` of bad messages
-/// mixed in (see [`Mix`]). With a ratio of 0 they are the orders of [`fake_orders`].
-pub fn fake_messages(count: u64, seed: Option<u64>, invalid_ratio: f64) -> Mix<StdRng> {
-    let (rng, now) = rng_and_clock(seed);
-    Mix::new(rng, now, count, invalid_ratio)
-}
 
 /// The message for one line of a `--file`: the line as it is; its key the `order_uid` of the
 /// JSON object it holds, if any; and a valid order only if the contract accepts it. A valid
@@ -155,16 +130,6 @@ fn count_non_blank(reader: impl BufRead) -> std::io::Result<u64> {
         }
     }
     Ok(count)
-}
-
-/// Prints `count` fake orders as JSON lines: the documents `send` with the same seed sends.
-pub fn generate(count: u64, seed: Option<u64>, out: &mut impl Write) -> anyhow::Result<()> {
-    for order in fake_orders(count, seed) {
-        out.write_all(&canonical_json(&order))
-            .and_then(|()| out.write_all(b"\n"))
-            .context("cannot write to standard output")?;
-    }
-    out.flush().context("cannot write to standard output")
 }
 
 /// What one `send` did.
@@ -407,6 +372,8 @@ fn stop(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generator::fake_orders;
+    use crate::order::canonical_json;
 
     #[test]
     fn a_file_line_is_keyed_by_its_order_uid_and_valid_only_if_the_contract_says_so() {
@@ -620,15 +587,6 @@ mod tests {
             (summary.sent..=summary.sent + 1).contains(&taken),
             "{taken} taken, {summary}"
         );
-    }
-
-    #[test]
-    fn fake_messages_without_bad_ones_are_the_generated_orders() {
-        let orders: Vec<_> = fake_orders(5, Some(9))
-            .map(|o| Message::valid(&o))
-            .collect();
-        let messages: Vec<_> = fake_messages(5, Some(9), 0.0).collect();
-        assert_eq!(messages, orders);
     }
 
     #[test]

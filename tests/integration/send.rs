@@ -8,8 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use order_service::generator::BadKind;
+use order_service::generator::{fake_messages, fake_orders};
 use order_service::order::canonical_json;
-use order_service::send::{fake_messages, fake_orders};
 
 use crate::helpers::{TestApp, eventually};
 
