@@ -225,7 +225,7 @@ const REQUIRED: &[&str] = &[
 
 /// One message for the orders topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
+pub struct OutgoingMessage {
     /// The record's key: the `order_uid` the message is about, so that every message about
     /// one order lands in the same partition.
     pub key: Option<String>,
@@ -237,7 +237,7 @@ pub struct Message {
     pub bad: Option<BadKind>,
 }
 
-impl Message {
+impl OutgoingMessage {
     /// A valid order.
     pub fn valid(order: &Order) -> Self {
         Self {
@@ -251,7 +251,7 @@ impl Message {
 
 /// A bad message of `kind`, made from `base` (a fresh valid order; for [`BadKind::Conflict`],
 /// an order sent before).
-pub fn bad_message<R: Rng>(rng: &mut R, kind: BadKind, base: &Order) -> Message {
+pub fn bad_message<R: Rng>(rng: &mut R, kind: BadKind, base: &Order) -> OutgoingMessage {
     let mut order = base.clone();
     let mut key = Some(base.order_uid.clone());
     let value = match kind {
@@ -309,7 +309,7 @@ pub fn bad_message<R: Rng>(rng: &mut R, kind: BadKind, base: &Order) -> Message 
             canonical_json(&order).to_vec()
         }
     };
-    Message {
+    OutgoingMessage {
         key,
         value,
         order_uid: None,
@@ -370,9 +370,9 @@ impl<R: Rng> Mix<R> {
 }
 
 impl<R: Rng> Iterator for Mix<R> {
-    type Item = Message;
+    type Item = OutgoingMessage;
 
-    fn next(&mut self) -> Option<Message> {
+    fn next(&mut self) -> Option<OutgoingMessage> {
         if self.index == self.count {
             return None;
         }
@@ -380,7 +380,7 @@ impl<R: Rng> Iterator for Mix<R> {
         self.index += 1;
         if !bad {
             let order = fake_order(&mut self.rng, self.now);
-            let message = Message::valid(&order);
+            let message = OutgoingMessage::valid(&order);
             self.last_valid = Some(order);
             return Some(message);
         }
@@ -564,14 +564,14 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(8);
         let plain: Vec<_> = (0..20).map(|_| fake_order(&mut rng, SEEDED_NOW)).collect();
         let mixed: Vec<_> = Mix::new(StdRng::seed_from_u64(8), SEEDED_NOW, 20, 0.0).collect();
-        let want: Vec<_> = plain.iter().map(Message::valid).collect();
+        let want: Vec<_> = plain.iter().map(OutgoingMessage::valid).collect();
         assert_eq!(mixed, want);
     }
 
     #[test]
     fn fake_messages_without_bad_ones_are_the_generated_orders() {
         let orders: Vec<_> = fake_orders(5, Some(9))
-            .map(|o| Message::valid(&o))
+            .map(|o| OutgoingMessage::valid(&o))
             .collect();
         let messages: Vec<_> = fake_messages(5, Some(9), 0.0).collect();
         assert_eq!(messages, orders);

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::config::{KafkaArgs, SendArgs};
-use crate::generator::{Message, fake_messages};
+use crate::generator::{OutgoingMessage, fake_messages};
 use crate::kafka::{KafkaContext, client_config, ensure_topic};
 use crate::order::decode;
 
@@ -32,7 +32,7 @@ const PROGRESS_FROM: u64 = 1000;
 /// JSON object it holds, if any; and a valid order only if the contract accepts it. A valid
 /// line is parsed once; only a line the contract refuses is parsed again, as any JSON, to
 /// find an `order_uid` for its key.
-pub fn line_message(line: Vec<u8>) -> Message {
+pub fn line_message(line: Vec<u8>) -> OutgoingMessage {
     let (key, order_uid) = match decode(Some(&line)) {
         Ok(order) => (Some(order.order_uid.clone()), Some(order.order_uid)),
         Err(_) => (
@@ -42,7 +42,7 @@ pub fn line_message(line: Vec<u8>) -> Message {
             None,
         ),
     };
-    Message {
+    OutgoingMessage {
         key,
         value: line,
         order_uid,
@@ -56,7 +56,9 @@ fn is_blank(line: &[u8]) -> bool {
 }
 
 /// The non-empty lines of `reader` as messages, without their line ends.
-fn lines(reader: impl BufRead + Send) -> impl Iterator<Item = anyhow::Result<Message>> + Send {
+fn lines(
+    reader: impl BufRead + Send,
+) -> impl Iterator<Item = anyhow::Result<OutgoingMessage>> + Send {
     reader.split(b'\n').filter_map(|line| match line {
         Ok(mut line) => {
             if line.last() == Some(&b'\r') {
@@ -72,7 +74,9 @@ fn lines(reader: impl BufRead + Send) -> impl Iterator<Item = anyhow::Result<Mes
 const READ_AHEAD: usize = 1024;
 
 /// The messages of `--file` (`-`: standard input), read on a thread of their own.
-async fn file_messages(path: &Path) -> anyhow::Result<BoxStream<'static, anyhow::Result<Message>>> {
+async fn file_messages(
+    path: &Path,
+) -> anyhow::Result<BoxStream<'static, anyhow::Result<OutgoingMessage>>> {
     if path == Path::new("-") {
         return read_messages(BufReader::new(std::io::stdin()));
     }
@@ -94,7 +98,7 @@ async fn file_messages(path: &Path) -> anyhow::Result<BoxStream<'static, anyhow:
 /// that stops early would hang until standard input ends.
 fn read_messages(
     reader: impl BufRead + Send + 'static,
-) -> anyhow::Result<BoxStream<'static, anyhow::Result<Message>>> {
+) -> anyhow::Result<BoxStream<'static, anyhow::Result<OutgoingMessage>>> {
     let (sender, mut receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
     std::thread::Builder::new()
         .name("send-reader".to_owned())
@@ -268,7 +272,7 @@ fn due_time(start: Instant, index: u64, rate: f64) -> Option<Instant> {
 pub async fn produce(
     producer: &FutureProducer<KafkaContext>,
     topic: &str,
-    mut messages: impl Stream<Item = anyhow::Result<Message>> + Unpin,
+    mut messages: impl Stream<Item = anyhow::Result<OutgoingMessage>> + Unpin,
     rate: Option<f64>,
     progress: &ProgressBar,
     out: &mut impl Write,
@@ -360,7 +364,7 @@ pub async fn produce(
 /// Stops [`produce`] taking messages, for `error` (kept if it is the first).
 fn stop(
     stopped: &mut Option<anyhow::Error>,
-    next: &mut Option<Message>,
+    next: &mut Option<OutgoingMessage>,
     ended: &mut bool,
     error: anyhow::Error,
 ) {
@@ -529,10 +533,10 @@ mod tests {
         let producer = mock_producer();
         let orders: Vec<_> = fake_orders(3, Some(31)).collect();
         let messages = futures::stream::iter(vec![
-            Ok(Message::valid(&orders[0])),
-            Ok(Message::valid(&orders[1])),
+            Ok(OutgoingMessage::valid(&orders[0])),
+            Ok(OutgoingMessage::valid(&orders[1])),
             Err(anyhow::anyhow!("the file broke")),
-            Ok(Message::valid(&orders[2])),
+            Ok(OutgoingMessage::valid(&orders[2])),
         ]);
         let mut out = Vec::new();
         let (summary, stopped) = produce(
@@ -563,7 +567,7 @@ mod tests {
             .inspect(|_| {
                 taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             })
-            .map(|order| Ok(Message::valid(&order)));
+            .map(|order| Ok(OutgoingMessage::valid(&order)));
         let (summary, stopped) = produce(
             &producer,
             "orders",
