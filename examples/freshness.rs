@@ -42,9 +42,9 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use order_service::config::KafkaArgs;
-use order_service::generator::{BadKind, bad_message, fake_orders};
 use order_service::kafka::KafkaContext;
 use order_service::order::{Order, canonical_json};
+use order_service::tools::generator::{BadKind, bad_message, fake_orders};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rdkafka::ClientConfig;
@@ -322,7 +322,7 @@ impl Producer {
             kafka_topic_partitions: 1,
             kafka_topic_replication_factor: None,
         };
-        let inner = order_service::send::producer(&kafka, timeout)?;
+        let inner = order_service::tools::send::producer(&kafka, timeout)?;
         Ok(Self { inner, timeout })
     }
 

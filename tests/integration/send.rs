@@ -7,9 +7,9 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use order_service::generator::BadKind;
-use order_service::generator::{fake_messages, fake_orders};
 use order_service::order::canonical_json;
+use order_service::tools::generator::BadKind;
+use order_service::tools::generator::{fake_messages, fake_orders};
 
 use crate::helpers::{TestApp, eventually};
 

@@ -1,4 +1,4 @@
-//! `send`: produces fake orders of the [generator](crate::generator) (with bad messages mixed
+//! `send`: produces fake orders of the [generator](crate::tools::generator) (with bad messages mixed
 //! in at `--invalid-ratio`), or the lines of a file, to the orders topic, keyed by
 //! `order_uid`, at `--rate` messages per second or as fast as the broker takes them; it waits
 //! for the broker's acknowledgements, prints the id of each delivered valid order on its own
@@ -18,9 +18,9 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::config::{KafkaArgs, SendArgs};
-use crate::generator::{OutgoingMessage, fake_messages};
 use crate::kafka::{KafkaContext, client_config, ensure_topic};
 use crate::order::decode;
+use crate::tools::generator::{OutgoingMessage, fake_messages};
 
 /// Deliveries waiting for an acknowledgement at once.
 const IN_FLIGHT: usize = 1000;
@@ -376,8 +376,8 @@ fn stop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generator::fake_orders;
     use crate::order::canonical_json;
+    use crate::tools::generator::fake_orders;
 
     #[test]
     fn a_file_line_is_keyed_by_its_order_uid_and_valid_only_if_the_contract_says_so() {
