@@ -14,6 +14,7 @@ use tokio::process::Command;
 use tokio::time::Instant;
 
 use crate::cli::RunArgs;
+use crate::figures::millis;
 use crate::serve::{Serve, free_port, wait_ready};
 use crate::timing::{Poller, Producer, Sample, acked, time_order};
 
@@ -38,7 +39,7 @@ impl Bench {
         match sample.visible {
             Some(visible) => eprintln!(
                 "freshness: warm-up order visible {:.1} ms after its ack (not counted)",
-                visible.as_secs_f64() * 1e3
+                millis(visible)
             ),
             None => bail!("the warm-up order never became visible: is serve ingesting?"),
         }
@@ -185,10 +186,9 @@ impl Bench {
         let live = Instant::now();
         let poller = self.poller.with_base(base.to_owned());
         let order = self.next_order()?;
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let mut line = format!("HTTP answered {:.0} ms after start", ms(live - started));
+        let mut line = format!("HTTP answered {:.0} ms after start", millis(live - started));
         match wait_ready(&poller.client, base, self.args.give_up).await {
-            Some(at) => write!(line, ", ready {:.0} ms after that", ms(at - live))?,
+            Some(at) => write!(line, ", ready {:.0} ms after that", millis(at - live))?,
             None => bail!("serve never became ready ({line})"),
         }
         let sample = time_order(&self.producer, topic, &poller, &order).await;
@@ -196,8 +196,8 @@ impl Bench {
             (Some(to_ack), Some(visible)) => write!(
                 line,
                 "; the order acknowledged {:.1} ms after it was sent, visible {:.1} ms after that",
-                ms(to_ack),
-                ms(visible)
+                millis(to_ack),
+                millis(visible)
             )?,
             _ => line.push_str("; the order never became visible"),
         }

@@ -32,6 +32,11 @@ impl Figures {
     }
 }
 
+/// `d` in milliseconds, the unit of everything this example prints.
+pub fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
 /// The `p` quantile (0..=1) of sorted `values`, nearest rank.
 pub fn quantile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
-use crate::figures::{Figures, quantile};
+use crate::figures::{Figures, millis, quantile};
 use crate::timing::Sample;
 
 /// The goal: p99 of every case under this.
@@ -20,7 +20,7 @@ const NEGATIVE_TTL: Duration = order_service::cache::NEGATIVE_TTL;
 impl Figures {
     /// These figures as a row of the table whose header [`print_report`] prints.
     fn row(&self) -> String {
-        let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e3);
+        let ms = |d: Duration| format!("{:.1}", millis(d));
         let visible = self.visible();
         let failed = self.samples.len() - visible.len();
         let (p50, p99, max) = if visible.is_empty() {
@@ -106,7 +106,7 @@ pub fn print_report(figures: &[Figures], poll: Duration) {
         Some(slowest) => println!(
             "negative cache: {} orders answered 404 before their first 200, the slowest visible {:.1} ms after its ack; {held_up} near or past the {} ms a missing id is remembered{}",
             polled_early.len(),
-            slowest.as_secs_f64() * 1e3,
+            millis(slowest),
             NEGATIVE_TTL.as_millis(),
             if held_up == 0 {
                 ": ingest clears the entry"
@@ -122,11 +122,7 @@ pub fn print_report(figures: &[Figures], poll: Duration) {
             Some(p99) if p99 < GOAL && f.samples.iter().all(|s| s.visible.is_some()) => {
                 format!("{} ok", f.case.name())
             }
-            Some(p99) => format!(
-                "{} MISSED ({:.1} ms)",
-                f.case.name(),
-                p99.as_secs_f64() * 1e3
-            ),
+            Some(p99) => format!("{} MISSED ({:.1} ms)", f.case.name(), millis(p99)),
             None => format!("{} MISSED (nothing visible)", f.case.name()),
         })
         .collect();
