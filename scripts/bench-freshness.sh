@@ -2,7 +2,7 @@
 # make bench-freshness: the service's "real time": from the producer's acknowledgement of an
 # order to its first 200 on GET /api/order/{id} of a running `serve`.
 #
-#   1. builds the release binary and examples/freshness.rs;
+#   1. builds the release binary and examples/freshness/;
 #   2. starts `serve` on a fresh database, topic (and dead-letter topic), consumer group and
 #      free HTTP port, and waits until it is ready (its consumer holds its partitions);
 #   3. runs the example against it: single orders with idle gaps, the first valid order after

@@ -3,21 +3,20 @@
 //!
 //! The modules follow the data: [`ingest`] reads a Kafka message, [`order`] decodes and
 //! validates it, [`store`] keeps it (or its rejection), [`cache`] holds it in memory, and
-//! [`http`] serves it. [`startup`] wires them for `serve`; [`send`] and [`generator`] make
-//! test traffic.
+//! [`http`] serves it. [`startup`] wires them for `serve`. Apart from the pipeline, the
+//! [`tools`] make test traffic (`send`, `generate`).
 
 pub mod cache;
 pub mod config;
 pub mod events;
-pub mod generator;
 pub mod http;
 pub mod ingest;
 pub mod kafka;
 pub mod metrics;
 pub mod order;
 pub mod replay;
-pub mod send;
 pub mod shutdown;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tools;

@@ -7,7 +7,8 @@ use clap::Parser;
 use order_service::config::{Cli, Command};
 use order_service::startup::Application;
 use order_service::store::Store;
-use order_service::{replay, send, shutdown, telemetry};
+use order_service::tools::{generator, send};
+use order_service::{replay, shutdown, telemetry};
 
 /// mimalloc: faster than glibc's allocator for the many small, short-lived allocations of
 /// serving HTTP (measured in docs/benchmarks.md).
@@ -52,7 +53,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Send(args) => send::run(&args).await,
-        Command::Generate(args) => send::generate(
+        Command::Generate(args) => generator::generate(
             args.count,
             args.seed,
             &mut std::io::BufWriter::new(std::io::stdout().lock()),

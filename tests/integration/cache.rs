@@ -156,7 +156,7 @@ async fn misses_that_arrive_together_get_their_own_answers_from_the_batched_look
     use order_service::store::OrderLookup;
 
     let app = TestApp::spawn().await;
-    let orders: Vec<_> = order_service::send::fake_orders(200, Some(11)).collect();
+    let orders: Vec<_> = order_service::tools::generator::fake_orders(200, Some(11)).collect();
     for order in &orders {
         sqlx::query("INSERT INTO orders (order_uid, doc) VALUES ($1, $2::jsonb)")
             .bind(&order.order_uid)

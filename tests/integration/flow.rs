@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use order_service::generator::{SEEDED_NOW, fake_order};
 use order_service::order::canonical_json;
+use order_service::tools::generator::{SEEDED_NOW, fake_order};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::Value;
@@ -184,7 +184,7 @@ fn send_reports_each_failed_delivery_by_id_and_exits_non_zero() {
         .lines()
         .filter(|line| line.starts_with("not delivered: "))
         .collect();
-    let expected: Vec<String> = order_service::send::fake_orders(3, Some(7))
+    let expected: Vec<String> = order_service::tools::generator::fake_orders(3, Some(7))
         .map(|order| order.order_uid)
         .collect();
     assert_eq!(failed.len(), 3, "{stderr}");

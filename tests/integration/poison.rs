@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use order_service::generator::{SEEDED_NOW, fake_order};
 use order_service::order::canonical_json;
+use order_service::tools::generator::{SEEDED_NOW, fake_order};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rdkafka::consumer::{Consumer, StreamConsumer};

@@ -14,8 +14,8 @@ use futures::channel::oneshot::Canceled;
 use futures::stream::FuturesUnordered;
 use order_service::config::{KafkaArgs, ServeArgs};
 use order_service::order::{Order, canonical_json};
-use order_service::send::fake_orders;
 use order_service::store::Store;
+use order_service::tools::generator::fake_orders;
 use rdkafka::producer::FutureRecord;
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 

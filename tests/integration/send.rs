@@ -7,9 +7,9 @@ use std::io::Write;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use order_service::generator::BadKind;
 use order_service::order::canonical_json;
-use order_service::send::{fake_messages, fake_orders};
+use order_service::tools::generator::BadKind;
+use order_service::tools::generator::{fake_messages, fake_orders};
 
 use crate::common::app::TestApp;
 use crate::common::binary::send_to;

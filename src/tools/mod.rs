@@ -1,0 +1,6 @@
+//! The tools that make and replay traffic, apart from the service's pipeline: [`send`]
+//! produces orders (or a file's lines) to the orders topic, [`generator`] makes the fake
+//! orders and bad messages it sends and prints them for `generate`.
+
+pub mod generator;
+pub mod send;
