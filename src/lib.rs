@@ -14,7 +14,6 @@ pub mod ingest;
 pub mod kafka;
 pub mod metrics;
 pub mod order;
-pub mod replay;
 pub mod shutdown;
 pub mod startup;
 pub mod store;

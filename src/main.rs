@@ -7,8 +7,8 @@ use clap::Parser;
 use order_service::config::{Cli, Command};
 use order_service::startup::Application;
 use order_service::store::Store;
-use order_service::tools::{generator, send};
-use order_service::{replay, shutdown, telemetry};
+use order_service::tools::{generator, replay, send};
+use order_service::{shutdown, telemetry};
 
 /// mimalloc: faster than glibc's allocator for the many small, short-lived allocations of
 /// serving HTTP (measured in docs/benchmarks.md).
