@@ -24,7 +24,7 @@ pub enum ApiError {
     /// The id breaks the `order_uid` rule; no lookup was made.
     #[error("order id must be 1..=64 characters of A-Z a-z 0-9 _ -")]
     InvalidId,
-    /// A list's `limit` is not an integer from 1 to [`super::browse::MAX_LIMIT`].
+    /// A list's `limit` is not an integer from 1 to [`super::routes::lists::MAX_LIMIT`].
     #[error("limit must be an integer from 1 to 100")]
     InvalidLimit,
     /// The path or query holds a control character (raw or percent-encoded).

@@ -14,8 +14,8 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use super::browse::DEFAULT_LIMIT;
-use super::stream::MAX_LISTENERS;
+use super::routes::lists::DEFAULT_LIMIT;
+use super::routes::stream::MAX_LISTENERS;
 use super::{AppState, Limits, router_with};
 use crate::events::OrderEvents;
 use crate::order::OrderSummary;

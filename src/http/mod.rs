@@ -4,20 +4,20 @@
 //! Layers, from the outside in (the first sees a request first and a response last):
 //!
 //! 1. request ids (`x-request-id`: kept if given, generated if not, returned on the response),
-//!    then [`observe`]: metrics and the access log, so that every answer is counted and
+//!    then [`middleware::observe`]: metrics and the access log, so that every answer is counted and
 //!    logged, refused ones included;
 //! 2. the security headers, outside everything that can answer, so that timeouts, shed load,
 //!    refused requests, 404s and 405s carry them too;
-//! 3. [`answer::AnswerErrors`]: every error of the layers below becomes its [`ApiError`]
+//! 3. [`middleware::error_answer::AnswerErrors`]: every error of the layers below becomes its [`ApiError`]
 //!    response;
-//! 4. the request guard ([`guard`]): oversized headers (431) and control characters in the
+//! 4. the request guard ([`middleware::guard`]): oversized headers (431) and control characters in the
 //!    target (400) are refused before they take a slot;
 //! 5. load shedding and the concurrency bound: past [`Limits::max_in_flight`] requests are
 //!    answered 503 at once instead of queueing;
 //! 6. the request timeout, inside the bound, so that a timed-out request frees its slot.
 //!
 //! The timeout and the bound hold a handler's response future, not the body it streams: the
-//! event stream (`/api/orders/stream`, see [`stream`]) passes both once its headers are ready,
+//! event stream (`/api/orders/stream`, see [`routes::stream`]) passes both once its headers are ready,
 //! and is bounded and ended at shutdown on its own.
 //!
 //! axum applies a router's layers to each route, so the bound is one semaphore shared by all
@@ -25,17 +25,9 @@
 //! taken without allocating when one is free, and the timeout's timer is registered only if
 //! the handler does not finish at its first poll (a cache hit does).
 
-pub mod answer;
-pub mod browse;
 pub mod error;
-pub mod guard;
-pub mod health;
-pub mod observe;
-pub mod openapi;
-pub mod orders;
-pub mod page;
-pub mod scrape;
-pub mod stream;
+pub mod middleware;
+pub mod routes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,11 +49,12 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::cache::OrderCache;
 use crate::events::OrderEvents;
 use crate::store::{OrderLookup, RecentLists};
-use answer::AnswerErrors;
 use error::ApiError;
-use guard::RequestGuard;
-use health::Readiness;
-use observe::{ObserveLayer, RandomRequestId, X_REQUEST_ID};
+use middleware::error_answer::AnswerErrors;
+use middleware::guard::RequestGuard;
+use middleware::observe::{self, ObserveLayer, RandomRequestId, X_REQUEST_ID};
+use routes::health::Readiness;
+use routes::{health, lists, metrics, openapi, order, page, stream};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -179,14 +172,14 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .route("/", get(page::index))
         .route("/assets/app.js", get(page::script))
         .route("/assets/style.css", get(page::style))
-        .route("/api/order/{order_uid}", get(orders::get_order))
+        .route("/api/order/{order_uid}", get(order::get_order))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
-        .route("/metrics", get(scrape::metrics))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/openapi.json", get(openapi::openapi_json))
-        .route("/api/orders", get(browse::list_orders))
+        .route("/api/orders", get(lists::list_orders))
         .route("/api/orders/stream", get(stream::order_stream))
-        .route("/api/rejected", get(browse::list_rejected))
+        .route("/api/rejected", get(lists::list_rejected))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NoRoute })
         .with_state(Arc::new(state))

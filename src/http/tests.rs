@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use super::error::ApiError;
-use super::guard::has_control_character;
+use super::middleware::guard::has_control_character;
 use super::{AppState, Limits, router, router_with};
 use crate::cache::OrderCache;
 use crate::ingest::ConsumerStatus;
@@ -708,7 +708,7 @@ impl tower::Service<Request<Body>> for NeverReady {
 
 #[tokio::test]
 async fn a_service_that_is_not_ready_is_answered_not_called() {
-    let service = super::answer::AnswerErrors::new(NeverReady);
+    let service = super::middleware::error_answer::AnswerErrors::new(NeverReady);
     let response = service
         .oneshot(request(Method::GET, "/"))
         .await

@@ -17,6 +17,8 @@ use utoipa::openapi::{
 };
 use utoipa::{OpenApi, PartialSchema, ToSchema};
 
+use crate::http::error::ErrorBody;
+
 /// The document's paths and its metadata.
 #[derive(OpenApi)]
 #[openapi(
@@ -25,17 +27,17 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
         description = "Orders consumed from Kafka, validated, kept in PostgreSQL and served from an in-memory cache."
     ),
     paths(
-        super::orders::get_order,
-        super::browse::list_orders,
-        super::browse::list_rejected,
+        super::order::get_order,
+        super::lists::list_orders,
+        super::lists::list_rejected,
         super::stream::order_stream,
         super::health::live,
         super::health::ready,
-        super::scrape::metrics,
+        super::metrics::metrics,
         openapi_json,
     ),
     components(schemas(
-        super::error::ErrorBody,
+        crate::http::error::ErrorBody,
         crate::order::OrderSummary,
         crate::store::RejectedSummary,
     )),
@@ -122,7 +124,7 @@ pub fn document() -> OpenApiDocument {
 fn add_shared_answers(operation: &mut Operation) {
     let error_body = || {
         ContentBuilder::new()
-            .schema(Some(Ref::from_schema_name(super::error::ErrorBody::name())))
+            .schema(Some(Ref::from_schema_name(ErrorBody::name())))
             .build()
     };
     for (status, description) in SHARED_ANSWERS {

@@ -7,8 +7,8 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 
-use super::SharedState;
-use super::error::ApiError;
+use crate::http::SharedState;
+use crate::http::error::ApiError;
 use crate::order::OrderSummary;
 use crate::store::RejectedSummary;
 

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::SharedState;
-use super::error::ErrorBody;
+use crate::http::SharedState;
+use crate::http::error::ErrorBody;
 use crate::ingest::ConsumerStatus;
 use crate::store::DatabasePing;
 

@@ -20,8 +20,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::SharedState;
-use super::error::ApiError;
+use crate::http::SharedState;
+use crate::http::error::ApiError;
 
 /// How often an idle stream sends a keep-alive comment.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);

@@ -8,9 +8,9 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-use super::SharedState;
-use super::error::ApiError;
 use crate::cache::{CachedOrder, Served};
+use crate::http::SharedState;
+use crate::http::error::ApiError;
 use crate::order::rules::is_valid_order_uid;
 
 /// The header that says where the answer came from.
@@ -38,9 +38,9 @@ const RESPONSE_HEADERS: usize = 12;
         (status = 200, description = "The order, as canonical JSON", body = crate::order::Order,
             headers(("X-Cache" = String, description = "`hit`: answered from memory; `miss`: read from PostgreSQL"))),
         (status = 304, description = "Not modified: the order still has the ETag given in If-None-Match"),
-        (status = 400, description = "`invalid_id`: the id breaks the order_uid rule (no lookup made); `invalid_target`: a control character in the path or query", body = super::error::ErrorBody),
-        (status = 404, description = "`not_found`: no order has this id; `no_route`: no such path", body = super::error::ErrorBody),
-        (status = 503, description = "`unavailable`: PostgreSQL unreachable and the order not cached; `timeout`; `overloaded`. Retry after `Retry-After` seconds", body = super::error::ErrorBody,
+        (status = 400, description = "`invalid_id`: the id breaks the order_uid rule (no lookup made); `invalid_target`: a control character in the path or query", body = crate::http::error::ErrorBody),
+        (status = 404, description = "`not_found`: no order has this id; `no_route`: no such path", body = crate::http::error::ErrorBody),
+        (status = 503, description = "`unavailable`: PostgreSQL unreachable and the order not cached; `timeout`; `overloaded`. Retry after `Retry-After` seconds", body = crate::http::error::ErrorBody,
             headers(("Retry-After" = String, description = "Seconds to wait before retrying")))
     )
 )]

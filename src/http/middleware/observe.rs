@@ -26,7 +26,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use tower_http::request_id::{MakeRequestId, RequestId};
 
-use super::orders::X_CACHE;
+use crate::http::routes::order::X_CACHE;
 use crate::metrics::names;
 
 /// The request id header.

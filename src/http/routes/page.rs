@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 pub async fn index() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        include_str!("../../static/index.html"),
+        include_str!("../../../static/index.html"),
     )
 }
 
@@ -15,7 +15,7 @@ pub async fn index() -> impl IntoResponse {
 pub async fn script() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("../../static/app.js"),
+        include_str!("../../../static/app.js"),
     )
 }
 
@@ -23,6 +23,6 @@ pub async fn script() -> impl IntoResponse {
 pub async fn style() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("../../static/style.css"),
+        include_str!("../../../static/style.css"),
     )
 }

@@ -7,8 +7,8 @@
 use axum::http::{HeaderName, HeaderValue, Request};
 use tower::filter::Predicate;
 
-use super::error::ApiError;
 use super::observe::{MAX_REQUEST_ID_LEN, X_REQUEST_ID};
+use crate::http::error::ApiError;
 
 /// A [`Predicate`] for [`tower::filter::Filter`]: passes a request on unchanged or refuses it
 /// with an [`ApiError`].

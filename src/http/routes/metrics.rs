@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use super::SharedState;
+use crate::http::SharedState;
 use crate::metrics::names;
 
 /// The content type of Prometheus's text format.
