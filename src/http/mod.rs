@@ -1,24 +1,25 @@
 //! The HTTP side: the router, its shared state, the limits every request is held to, and the
-//! headers every response carries.
+//! headers every response carries. The handlers are in [`routes`], the layers around them in
+//! [`middleware`].
 //!
 //! Layers, from the outside in (the first sees a request first and a response last):
 //!
-//! 1. request ids (`x-request-id`: kept if given, generated if not, returned on the response),
-//!    then [`middleware::observe`]: metrics and the access log, so that every answer is counted and
-//!    logged, refused ones included;
+//! 1. request ids ([`middleware::request_id`]: `x-request-id` kept if given, generated if
+//!    not, returned on the response), then [`middleware::observe`]: metrics and the access
+//!    log, so that every answer is counted and logged, refused ones included;
 //! 2. the security headers, outside everything that can answer, so that timeouts, shed load,
 //!    refused requests, 404s and 405s carry them too;
-//! 3. [`middleware::error_answer::AnswerErrors`]: every error of the layers below becomes its [`ApiError`]
-//!    response;
-//! 4. the request guard ([`middleware::guard`]): oversized headers (431) and control characters in the
-//!    target (400) are refused before they take a slot;
+//! 3. [`middleware::error_answer::AnswerErrors`]: every error of the layers below becomes its
+//!    [`ApiError`] response;
+//! 4. the request guard ([`middleware::guard`]): oversized headers (431) and control
+//!    characters in the target (400) are refused before they take a slot;
 //! 5. load shedding and the concurrency bound: past [`Limits::max_in_flight`] requests are
 //!    answered 503 at once instead of queueing;
 //! 6. the request timeout, inside the bound, so that a timed-out request frees its slot.
 //!
 //! The timeout and the bound hold a handler's response future, not the body it streams: the
-//! event stream (`/api/orders/stream`, see [`routes::stream`]) passes both once its headers are ready,
-//! and is bounded and ended at shutdown on its own.
+//! event stream (`/api/orders/stream`, see [`routes::stream`]) passes both once its headers
+//! are ready, and is bounded and ended at shutdown on its own.
 //!
 //! axum applies a router's layers to each route, so the bound is one semaphore shared by all
 //! routes. None of these layers boxes a future or clones a service per request: the permit is
@@ -52,7 +53,8 @@ use crate::store::{OrderLookup, RecentLists};
 use error::ApiError;
 use middleware::error_answer::AnswerErrors;
 use middleware::guard::RequestGuard;
-use middleware::observe::{self, ObserveLayer, RandomRequestId, X_REQUEST_ID};
+use middleware::observe::ObserveLayer;
+use middleware::request_id::{self, RandomRequestId, X_REQUEST_ID};
 use routes::health::Readiness;
 use routes::{health, lists, metrics, openapi, order, page, stream};
 
@@ -146,7 +148,7 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
     // One `layer` call: axum wraps each route in a boxed service per call and clones that box
     // per request, so one call with the whole stack costs one clone instead of one per layer.
     let layers = ServiceBuilder::new()
-        .layer(MapRequestLayer::new(observe::drop_unfit_request_id))
+        .layer(MapRequestLayer::new(request_id::drop_unfit_request_id))
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, RandomRequestId))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
         .layer(ObserveLayer)

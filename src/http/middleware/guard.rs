@@ -7,7 +7,7 @@
 use axum::http::{HeaderName, HeaderValue, Request};
 use tower::filter::Predicate;
 
-use super::observe::{MAX_REQUEST_ID_LEN, X_REQUEST_ID};
+use super::request_id::{MAX_REQUEST_ID_LEN, X_REQUEST_ID};
 use crate::http::error::ApiError;
 
 /// A [`Predicate`] for [`tower::filter::Filter`]: passes a request on unchanged or refuses it
@@ -49,7 +49,7 @@ impl<B> Predicate<Request<B>> for RequestGuard {
 /// A request id of at most [`MAX_REQUEST_ID_LEN`] bytes is left out of the header limit:
 /// the service adds one (32 bytes) to a request that has none before this guard runs, and that
 /// must not push a request at the limit over it (a longer or odd one was already replaced by
-/// [`super::observe::drop_unfit_request_id`]).
+/// [`super::request_id::drop_unfit_request_id`]).
 fn is_short_request_id(name: &HeaderName, value: &HeaderValue) -> bool {
     *name == X_REQUEST_ID && value.len() <= MAX_REQUEST_ID_LEN
 }

@@ -4,3 +4,4 @@
 pub mod error_answer;
 pub mod guard;
 pub mod observe;
+pub mod request_id;

@@ -8,8 +8,7 @@
 //! methods and statuses the service answers are constants), and when the access log is
 //! filtered out its span is disabled and no field is evaluated.
 //!
-//! Request ids come from tower-http's request-id layers with [`RandomRequestId`]: an incoming
-//! `x-request-id` is kept, a missing one generated, and either is returned on the response.
+//! The request id in the span is the one [`super::request_id`] settled on, outside this layer.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -20,54 +19,18 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::MatchedPath;
-use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode};
 use metrics::{Counter, Histogram, SharedString};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use tower_http::request_id::{MakeRequestId, RequestId};
 
+use super::request_id::X_REQUEST_ID;
 use crate::http::routes::order::X_CACHE;
 use crate::metrics::names;
-
-/// The request id header.
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The `route` label of a request that matched no route (a 404 `no_route`). The raw path is
 /// never a label: it would let any client create unbounded series.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
-
-/// Makes a request id where the request has none: 32 random hexadecimal digits.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RandomRequestId;
-
-impl MakeRequestId for RandomRequestId {
-    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        let id = format!("{:032x}", rand::random::<u128>());
-        HeaderValue::try_from(id).ok().map(RequestId::new)
-    }
-}
-
-/// The longest client-chosen request id kept; a longer one is replaced by a generated id.
-pub const MAX_REQUEST_ID_LEN: usize = 64;
-
-/// Removes a client's `x-request-id` that is empty, longer than [`MAX_REQUEST_ID_LEN`] bytes,
-/// or holds anything but `A-Z a-z 0-9 . _ - :`, so that a generated one takes its place: the
-/// id goes into every log line of the request and back to the client, and a client must not
-/// be able to write arbitrary text there.
-pub fn drop_unfit_request_id<B>(mut request: Request<B>) -> Request<B> {
-    let unfit = request.headers().get(X_REQUEST_ID).is_some_and(|id| {
-        let id = id.as_bytes();
-        id.is_empty()
-            || id.len() > MAX_REQUEST_ID_LEN
-            || !id
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
-    });
-    if unfit {
-        request.headers_mut().remove(X_REQUEST_ID);
-    }
-    request
-}
 
 /// The layer of [`Observe`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -344,36 +307,5 @@ mod tests {
     fn statuses_label_as_their_number() {
         assert_eq!(&*status_label(StatusCode::OK), "200");
         assert_eq!(&*status_label(StatusCode::IM_A_TEAPOT), "418");
-    }
-
-    #[test]
-    fn only_a_short_plain_request_id_is_kept() {
-        let with_id = |id: &str| {
-            let request = Request::builder()
-                .header(X_REQUEST_ID, id)
-                .body(())
-                .expect("a request");
-            drop_unfit_request_id(request)
-                .headers()
-                .get(X_REQUEST_ID)
-                .map(|id| id.to_str().expect("ASCII").to_owned())
-        };
-        assert_eq!(with_id("abc-123_x.y:z").as_deref(), Some("abc-123_x.y:z"));
-        assert_eq!(with_id(&"a".repeat(64)).as_deref(), Some(&*"a".repeat(64)));
-        for unfit in ["", "has space", "quote\"", "<script>", &"a".repeat(65)] {
-            assert_eq!(with_id(unfit), None, "{unfit:?} must be dropped");
-        }
-    }
-
-    #[test]
-    fn generated_request_ids_are_32_hex_digits_and_differ() {
-        let request = Request::new(());
-        let mut make = RandomRequestId;
-        let a = make.make_request_id(&request).expect("an id");
-        let b = make.make_request_id(&request).expect("an id");
-        let a = a.header_value().to_str().expect("ASCII").to_owned();
-        assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
-        assert_ne!(a, b.header_value().to_str().expect("ASCII"));
     }
 }
