@@ -1,7 +1,6 @@
 //! Observing every HTTP request: `http_requests_total` and `http_request_duration_seconds`
-//! labelled by route (the matched route template, never the raw path), method and status;
-//! `cache_hits_total` / `cache_misses_total` from the `x-cache` header of the answer; and the
-//! access log: one INFO event with target `access` per request, inside a span that carries the
+//! labelled by route (the matched route template, never the raw path), method and status; and
+//! the access log: one INFO event with target `access` per request, inside a span that carries the
 //! method, route, path and request id (so the handler's own logs carry them too).
 //!
 //! Cheap on the hot path: labels are `&'static str` (route templates are interned once, the
@@ -19,13 +18,12 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::MatchedPath;
-use axum::http::{HeaderValue, Method, Request, Response, StatusCode};
+use axum::http::{Method, Request, Response, StatusCode};
 use metrics::{Counter, Histogram, SharedString};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use super::request_id::X_REQUEST_ID;
-use crate::http::routes::order::X_CACHE;
 use crate::metrics::names;
 
 /// The `route` label of a request that matched no route (a 404 `no_route`). The raw path is
@@ -125,10 +123,7 @@ where
         let result = std::task::ready!(this.inner.poll(cx));
         let latency = this.started.elapsed();
         let status = match &result {
-            Ok(response) => {
-                count_cache_answer(response.headers().get(X_CACHE));
-                response.status()
-            }
+            Ok(response) => response.status(),
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         record_request(this.route, this.method, status, latency);
@@ -139,20 +134,6 @@ where
             "answered"
         );
         Poll::Ready(result)
-    }
-}
-
-/// Counts a `GET /api/order` answer as a cache hit or miss by its `x-cache` header.
-fn count_cache_answer(x_cache: Option<&HeaderValue>) {
-    thread_local! {
-        /// This thread's handles of `cache_hits_total` and `cache_misses_total`.
-        static CACHE_ANSWERS: (Counter, Counter) =
-            (metrics::counter!(names::CACHE_HITS), metrics::counter!(names::CACHE_MISSES));
-    }
-    match x_cache.map(HeaderValue::as_bytes) {
-        Some(b"hit") => CACHE_ANSWERS.with(|(hits, _)| hits.increment(1)),
-        Some(b"miss") => CACHE_ANSWERS.with(|(_, misses)| misses.increment(1)),
-        _ => {}
     }
 }
 

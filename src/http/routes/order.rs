@@ -1,16 +1,20 @@
 //! `GET /api/order/{order_uid}`: the cache first, PostgreSQL on a miss (which then fills the
 //! cache; concurrent misses for one id share one read). The bytes are the order's canonical
 //! JSON either way, with a strong `ETag`; `If-None-Match` is answered `304 Not Modified`.
+//! Each order answered (200 or 304) counts as a cache hit or miss (`cache_hits_total`,
+//! `cache_misses_total`), here where the cache says which, and says it in `X-Cache`.
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use metrics::Counter;
 
 use crate::cache::{CachedOrder, Served};
 use crate::http::SharedState;
 use crate::http::error::ApiError;
+use crate::metrics::names;
 use crate::order::rules::is_valid_order_uid;
 
 /// The header that says where the answer came from.
@@ -60,7 +64,23 @@ pub async fn get_order(
         .get_or_load(&uid, state.orders.as_ref())
         .await?
         .ok_or(ApiError::NotFound)?;
+    count(served);
     Ok(order_response(order, served, request.headers()))
+}
+
+/// Counts an order answered from the cache in `cache_hits_total`, one read from the database in
+/// `cache_misses_total`.
+fn count(served: Served) {
+    thread_local! {
+        /// This thread's handles of `cache_hits_total` and `cache_misses_total`: counting
+        /// builds no metric key and looks nothing up in the registry.
+        static CACHE_ANSWERS: (Counter, Counter) =
+            (metrics::counter!(names::CACHE_HITS), metrics::counter!(names::CACHE_MISSES));
+    }
+    CACHE_ANSWERS.with(|(hits, misses)| match served {
+        Served::Hit => hits.increment(1),
+        Served::Miss => misses.increment(1),
+    });
 }
 
 /// A 200 with the order's JSON, or a 304 if the client's `If-None-Match` has its tag; either
