@@ -35,7 +35,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::routing::get;
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower::filter::FilterLayer;
@@ -56,7 +55,6 @@ use middleware::guard::RequestGuard;
 use middleware::observe::ObserveLayer;
 use middleware::request_id::{self, RandomRequestId, X_REQUEST_ID};
 use routes::health::Readiness;
-use routes::{health, lists, metrics, openapi, order, page, stream};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -170,18 +168,8 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
             Semaphore::new(limits.max_in_flight),
         )))
         .layer(TimeoutLayer::new(limits.request_timeout));
-    Router::new()
-        .route("/", get(page::index))
-        .route("/assets/app.js", get(page::script))
-        .route("/assets/style.css", get(page::style))
-        .route("/api/order/{order_uid}", get(order::get_order))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
-        .route("/metrics", get(metrics::metrics))
-        .route("/api/openapi.json", get(openapi::openapi_json))
-        .route("/api/orders", get(lists::list_orders))
-        .route("/api/orders/stream", get(stream::order_stream))
-        .route("/api/rejected", get(lists::list_rejected))
+    // The fallback for other methods applies to the routes added before it: all of them.
+    routes::router()
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NoRoute })
         .with_state(Arc::new(state))

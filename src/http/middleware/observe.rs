@@ -1,19 +1,19 @@
 //! Observing every HTTP request: `http_requests_total` and `http_request_duration_seconds`
 //! labelled by route (the matched route template, never the raw path), method and status; and
-//! the access log: one INFO event with target `access` per request, inside a span that carries the
-//! method, route, path and request id (so the handler's own logs carry them too).
+//! the access log: one INFO event with target `access` per request, inside a span that carries
+//! the method, route, path and request id (so the handler's own logs carry them too).
 //!
-//! Cheap on the hot path: labels are `&'static str` (route templates are interned once, the
-//! methods and statuses the service answers are constants), and when the access log is
-//! filtered out its span is disabled and no field is evaluated.
+//! Cheap on the hot path: labels are `&'static str` (a route label is one of the templates of
+//! [`ROUTES`](crate::http::routes::ROUTES); the methods and statuses the service answers are
+//! constants), and when the access log is filtered out its span is disabled and no field is
+//! evaluated.
 //!
 //! The request id in the span is the one [`super::request_id`] settled on, outside this layer.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::RwLock;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use super::request_id::X_REQUEST_ID;
+use crate::http::routes;
 use crate::metrics::names;
 
 /// The `route` label of a request that matched no route (a 404 `no_route`). The raw path is
@@ -137,18 +138,10 @@ where
     }
 }
 
-/// Route templates seen so far, each leaked once so that it can be a `&'static str` label.
-/// Bounded by the router's routes: a matched path is a template, never a raw path.
-static ROUTES: RwLock<Option<HashSet<&'static str>>> = RwLock::new(None);
-
 /// The HTTP metrics' handles by route, method and status.
 type HttpHandles = HashMap<(&'static str, &'static str, u16), (Counter, Histogram)>;
 
 thread_local! {
-    /// This thread's copy of [`ROUTES`]: after a thread's first request to a route, finding its
-    /// label touches no lock shared with the other threads.
-    static LOCAL_ROUTES: RefCell<HashSet<&'static str>> = RefCell::new(HashSet::new());
-
     /// This thread's handles of the HTTP metrics, by route, method and status: a request
     /// records into them without building a metric key or looking it up in the registry.
     static HTTP_METRICS: RefCell<HttpHandles> = RefCell::new(HashMap::new());
@@ -188,39 +181,9 @@ fn record_request(
 
 /// The `route` label of a request: its matched route template, or [`UNMATCHED_ROUTE`].
 pub fn route_label(matched: Option<&str>) -> &'static str {
-    let Some(template) = matched else {
-        return UNMATCHED_ROUTE;
-    };
-    LOCAL_ROUTES.with_borrow_mut(|local| {
-        if let Some(known) = local.get(template) {
-            return *known;
-        }
-        let known = intern_route(template);
-        local.insert(known);
-        known
-    })
-}
-
-/// `template` as a `&'static str`, leaked at most once per process.
-fn intern_route(template: &str) -> &'static str {
-    if let Some(known) = ROUTES
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .and_then(|routes| routes.get(template))
-    {
-        return known;
-    }
-    let mut routes = ROUTES.write().unwrap_or_else(|e| e.into_inner());
-    let routes = routes.get_or_insert_with(HashSet::new);
-    match routes.get(template) {
-        Some(known) => known,
-        None => {
-            let leaked: &'static str = Box::leak(template.to_owned().into_boxed_str());
-            routes.insert(leaked);
-            leaked
-        }
-    }
+    matched
+        .and_then(routes::template)
+        .unwrap_or(UNMATCHED_ROUTE)
 }
 
 /// The `method` label: the standard methods by name, anything else `other` (a client could

@@ -5,8 +5,10 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::routing::get;
 use serde::Deserialize;
 
+use super::Route;
 use crate::http::SharedState;
 use crate::http::error::ApiError;
 use crate::order::OrderSummary;
@@ -40,10 +42,16 @@ pub fn checked_limit(params: Result<Query<ListParams>, QueryRejection>) -> Resul
     }
 }
 
+/// `GET /api/orders`: [`list_orders`].
+pub const ORDERS: Route = Route {
+    path: "/api/orders",
+    handlers: || get(list_orders),
+};
+
 /// The most recently stored orders, newest first, as summaries.
 #[utoipa::path(
     get,
-    path = "/api/orders",
+    path = ORDERS.path,
     tag = "orders",
     params(ListParams),
     responses(
@@ -60,10 +68,16 @@ pub async fn list_orders(
     Ok(Json(state.lists.recent_summaries(limit).await?))
 }
 
+/// `GET /api/rejected`: [`list_rejected`].
+pub const REJECTED: Route = Route {
+    path: "/api/rejected",
+    handlers: || get(list_rejected),
+};
+
 /// The most recent rejections, newest first, with a safe preview of each payload.
 #[utoipa::path(
     get,
-    path = "/api/rejected",
+    path = REJECTED.path,
     tag = "orders",
     params(ListParams),
     responses(

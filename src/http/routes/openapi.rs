@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use bytes::Bytes;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::{
@@ -17,6 +18,7 @@ use utoipa::openapi::{
 };
 use utoipa::{OpenApi, PartialSchema, ToSchema};
 
+use super::Route;
 use crate::http::error::ErrorBody;
 
 /// The document's paths and its metadata.
@@ -49,10 +51,16 @@ use crate::http::error::ErrorBody;
 )]
 pub struct ApiDoc;
 
+/// `GET /api/openapi.json`: [`openapi_json`].
+pub const ROUTE: Route = Route {
+    path: "/api/openapi.json",
+    handlers: || get(openapi_json),
+};
+
 /// The OpenAPI document itself.
 #[utoipa::path(
     get,
-    path = "/api/openapi.json",
+    path = ROUTE.path,
     tag = "operations",
     responses(
         (status = 200, description = "This document (OpenAPI 3.1)", body = Object, content_type = "application/json")

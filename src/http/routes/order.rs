@@ -9,8 +9,10 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use axum::routing::get;
 use metrics::Counter;
 
+use super::Route;
 use crate::cache::{CachedOrder, Served};
 use crate::http::SharedState;
 use crate::http::error::ApiError;
@@ -29,10 +31,16 @@ pub const ORDER_CACHE_CONTROL: HeaderValue =
 /// allocated once.
 const RESPONSE_HEADERS: usize = 12;
 
+/// `GET /api/order/{order_uid}`: [`get_order`].
+pub const ROUTE: Route = Route {
+    path: "/api/order/{order_uid}",
+    handlers: || get(get_order),
+};
+
 /// Answers one order by id.
 #[utoipa::path(
     get,
-    path = "/api/order/{order_uid}",
+    path = ROUTE.path,
     tag = "orders",
     params(
         ("order_uid" = String, Path, description = "The order's id: 1..=64 characters of A-Z a-z 0-9 _ -", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "b563feb7b2b84b6test"),
