@@ -77,25 +77,6 @@ pub struct AppState {
 /// parts the state has.
 pub type SharedState = Arc<AppState>;
 
-#[cfg(test)]
-impl AppState {
-    /// A state for handler tests: `store` answers lookups and pings, the cache is empty, the
-    /// consumer is not running, the lists are empty and nothing stops the event streams.
-    fn for_tests<S: OrderLookup + crate::store::DatabasePing>(store: Arc<S>) -> Self {
-        Self {
-            cache: OrderCache::new(Duration::from_secs(60), 1 << 20),
-            orders: store.clone(),
-            readiness: Readiness {
-                database: store,
-                consumer: Arc::default(),
-            },
-            lists: Arc::new(list_tests::FakeLists::default()),
-            events: OrderEvents::new(),
-            shutdown: tokio_util::sync::CancellationToken::new(),
-        }
-    }
-}
-
 /// How long a request may take before it is answered with 503 `timeout`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -181,7 +162,5 @@ fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLa
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
-#[cfg(test)]
-mod list_tests;
 #[cfg(test)]
 mod tests;
