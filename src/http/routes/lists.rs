@@ -1,6 +1,7 @@
 //! `GET /api/orders?limit=N` and `GET /api/rejected?limit=N`: the short lists the web page
 //! shows beside the search, newest first. Bounded: `limit` is 1..=[`MAX_LIMIT`], by default
-//! [`DEFAULT_LIMIT`]; anything else is 400 `invalid_limit`.
+//! [`DEFAULT_LIMIT`]; anything else is 400 `invalid_limit`. The OpenAPI attributes need these
+//! numbers as literals; a test checks that the document says what the constants do.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -92,4 +93,35 @@ pub async fn list_rejected(
 ) -> Result<Json<Vec<RejectedSummary>>, ApiError> {
     let limit = checked_limit(params)?;
     Ok(Json(state.lists.recent_rejected(limit).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_limits_are_the_constants() {
+        let json = serde_json::to_value(super::super::openapi::document()).expect("serializes");
+        for route in [ORDERS, REJECTED] {
+            let get = &json["paths"][route.path]["get"];
+            let limit = &get["parameters"][0];
+            assert_eq!(limit["name"], "limit", "{}", route.path);
+            assert_eq!(limit["schema"]["minimum"], 1, "{}", route.path);
+            assert_eq!(limit["schema"]["maximum"], MAX_LIMIT, "{}", route.path);
+            assert_eq!(
+                limit["description"],
+                format!(
+                    "How many entries, newest first: 1..={MAX_LIMIT}, default {DEFAULT_LIMIT}."
+                ),
+                "{}",
+                route.path
+            );
+            assert_eq!(
+                get["responses"]["400"]["description"],
+                format!("`invalid_limit`: limit is not an integer from 1 to {MAX_LIMIT}"),
+                "{}",
+                route.path
+            );
+        }
+    }
 }

@@ -20,6 +20,7 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
 
 use super::Route;
 use crate::http::error::ErrorBody;
+use crate::http::{MAX_HEADER_BYTES, REQUEST_TIMEOUT};
 
 /// The document's paths and its metadata.
 #[derive(OpenApi)]
@@ -86,30 +87,50 @@ pub async fn openapi_json() -> Response {
         .into_response()
 }
 
+// The shared answers state the limits in whole KiB and seconds.
+const _: () = assert!(MAX_HEADER_BYTES % 1024 == 0, "MAX_HEADER_BYTES: whole KiB");
+const _: () = assert!(
+    REQUEST_TIMEOUT.subsec_nanos() == 0,
+    "REQUEST_TIMEOUT: whole s"
+);
+
 /// The answers every route can give, from the layers around the handlers: `(status, what)`.
-const SHARED_ANSWERS: &[(&str, &str)] = &[
-    (
-        "400",
-        "`invalid_target`: a control character in the path or query",
-    ),
-    (
-        "405",
-        "`method_not_allowed`: only GET and HEAD are served (header `Allow`)",
-    ),
-    (
-        "431",
-        "`headers_too_large`: the request's headers exceed 16 KiB",
-    ),
-    ("500", "`internal`: an unexpected failure (logged)"),
-    (
-        "503",
-        "`timeout` (over 10 s) or `overloaded` (too many requests in flight); retry after `Retry-After` seconds",
-    ),
-];
+/// The limits they name are the default [`Limits`](crate::http::Limits)' own.
+fn shared_answers() -> [(&'static str, String); 5] {
+    [
+        (
+            "400",
+            "`invalid_target`: a control character in the path or query".to_owned(),
+        ),
+        (
+            "405",
+            "`method_not_allowed`: only GET and HEAD are served (header `Allow`)".to_owned(),
+        ),
+        (
+            "431",
+            format!(
+                "`headers_too_large`: the request's headers exceed {} KiB",
+                MAX_HEADER_BYTES / 1024
+            ),
+        ),
+        (
+            "500",
+            "`internal`: an unexpected failure (logged)".to_owned(),
+        ),
+        (
+            "503",
+            format!(
+                "`timeout` (over {} s) or `overloaded` (too many requests in flight); retry after `Retry-After` seconds",
+                REQUEST_TIMEOUT.as_secs()
+            ),
+        ),
+    ]
+}
 
 /// The document: [`ApiDoc`] with the shared answers added to every operation.
 pub fn document() -> OpenApiDocument {
     let mut doc = ApiDoc::openapi();
+    let shared = shared_answers();
     for item in doc.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -122,25 +143,25 @@ pub fn document() -> OpenApiDocument {
             &mut item.trace,
         ];
         for operation in operations.into_iter().flatten() {
-            add_shared_answers(operation);
+            add_shared_answers(operation, &shared);
         }
     }
     doc
 }
 
-/// Adds each of [`SHARED_ANSWERS`] that `operation` does not declare itself.
-fn add_shared_answers(operation: &mut Operation) {
+/// Adds each of the `shared` answers that `operation` does not declare itself.
+fn add_shared_answers(operation: &mut Operation, shared: &[(&'static str, String)]) {
     let error_body = || {
         ContentBuilder::new()
             .schema(Some(Ref::from_schema_name(ErrorBody::name())))
             .build()
     };
-    for (status, description) in SHARED_ANSWERS {
+    for (status, description) in shared {
         if operation.responses.responses.contains_key(*status) {
             continue;
         }
         let mut answer = ResponseBuilder::new()
-            .description(*description)
+            .description(description)
             .content("application/json", error_body());
         match *status {
             "405" => {
