@@ -121,8 +121,9 @@ pub fn router(state: AppState) -> Router {
     router_with(state, Limits::default())
 }
 
-/// The service's routes, with the given limits. Only GET (and so HEAD) is routed; any other
-/// method on a known path is 405 `method_not_allowed`, an unknown path 404 `no_route`.
+/// The service's routes ([`routes::ROUTES`]), with the given limits. Only GET (and so HEAD) is
+/// routed; any other method on a known path is 405 `method_not_allowed` (with `Allow`), an
+/// unknown path 404 `no_route`.
 pub fn router_with(state: AppState, limits: Limits) -> Router {
     // One `layer` call: axum wraps each route in a boxed service per call and clones that box
     // per request, so one call with the whole stack costs one clone instead of one per layer.

@@ -4,7 +4,8 @@
 //! Each handler declares its own answers; [`document`] then adds to every operation the
 //! answers any route can give, from the layers around the handlers (400 `invalid_target`,
 //! 405, 431, 500, 503 `timeout`/`overloaded` with `Retry-After`), unless the handler declared
-//! that status itself. Adding a route to the document is one line in [`ApiDoc`]'s `paths`.
+//! that status itself. Adding a route to the document is one line in [`ApiDoc`]'s `paths`;
+//! its path is the one of its [`Route`], so the document and the router agree.
 
 use std::sync::OnceLock;
 
