@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::{OrderCache, WarmUp, WarmedSignal};
 use crate::config::ServeArgs;
 use crate::events::OrderEvents;
-use crate::http::health::Readiness;
+use crate::http::routes::health::Readiness;
 use crate::http::{AppState, router};
 use crate::ingest::{
     BatchSettings, DeadLetters, GroupMember, Ingest, Sinks, build_consumer, start_new_topic_at_zero,

@@ -9,6 +9,7 @@ use tower::BoxError;
 use tower::load_shed::error::Overloaded;
 use tower::timeout::error::Elapsed;
 
+use super::routes::lists::MAX_LIMIT;
 use crate::store::StoreError;
 
 /// Seconds a client is told to wait before retrying when the store is down or slow.
@@ -24,8 +25,8 @@ pub enum ApiError {
     /// The id breaks the `order_uid` rule; no lookup was made.
     #[error("order id must be 1..=64 characters of A-Z a-z 0-9 _ -")]
     InvalidId,
-    /// A list's `limit` is not an integer from 1 to [`super::browse::MAX_LIMIT`].
-    #[error("limit must be an integer from 1 to 100")]
+    /// A list's `limit` is not an integer from 1 to [`MAX_LIMIT`].
+    #[error("limit must be an integer from 1 to {max}", max = MAX_LIMIT)]
     InvalidLimit,
     /// The path or query holds a control character (raw or percent-encoded).
     #[error("the request target must not contain control characters")]

@@ -1,48 +1,40 @@
 //! The HTTP side: the router, its shared state, the limits every request is held to, and the
-//! headers every response carries.
+//! headers every response carries. The handlers are in [`routes`], the layers around them in
+//! [`middleware`].
 //!
 //! Layers, from the outside in (the first sees a request first and a response last):
 //!
-//! 1. request ids (`x-request-id`: kept if given, generated if not, returned on the response),
-//!    then [`observe`]: metrics and the access log, so that every answer is counted and
-//!    logged, refused ones included;
+//! 1. request ids ([`middleware::request_id`]: `x-request-id` kept if given, generated if
+//!    not, returned on the response), then [`middleware::observe`]: metrics and the access
+//!    log, so that every answer is counted and logged, refused ones included;
 //! 2. the security headers, outside everything that can answer, so that timeouts, shed load,
 //!    refused requests, 404s and 405s carry them too;
-//! 3. [`answer::AnswerErrors`]: every error of the layers below becomes its [`ApiError`]
-//!    response;
-//! 4. the request guard ([`guard`]): oversized headers (431) and control characters in the
-//!    target (400) are refused before they take a slot;
+//! 3. [`middleware::error_answer::AnswerErrors`]: every error of the layers below becomes its
+//!    [`ApiError`] response;
+//! 4. the request guard ([`middleware::guard`]): oversized headers (431) and control
+//!    characters in the target (400) are refused before they take a slot;
 //! 5. load shedding and the concurrency bound: past [`Limits::max_in_flight`] requests are
 //!    answered 503 at once instead of queueing;
 //! 6. the request timeout, inside the bound, so that a timed-out request frees its slot.
 //!
 //! The timeout and the bound hold a handler's response future, not the body it streams: the
-//! event stream (`/api/orders/stream`, see [`stream`]) passes both once its headers are ready,
-//! and is bounded and ended at shutdown on its own.
+//! event stream (`/api/orders/stream`, see [`routes::stream`]) passes both once its headers
+//! are ready, and is bounded and ended at shutdown on its own.
 //!
 //! axum applies a router's layers to each route, so the bound is one semaphore shared by all
 //! routes. None of these layers boxes a future or clones a service per request: the permit is
 //! taken without allocating when one is free, and the timeout's timer is registered only if
 //! the handler does not finish at its first poll (a cache hit does).
 
-pub mod answer;
-pub mod browse;
 pub mod error;
-pub mod guard;
-pub mod health;
-pub mod observe;
-pub mod openapi;
-pub mod orders;
-pub mod page;
-pub mod scrape;
-pub mod stream;
+pub mod middleware;
+pub mod routes;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::routing::get;
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower::filter::FilterLayer;
@@ -57,11 +49,12 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::cache::OrderCache;
 use crate::events::OrderEvents;
 use crate::store::{OrderLookup, RecentLists};
-use answer::AnswerErrors;
 use error::ApiError;
-use guard::RequestGuard;
-use health::Readiness;
-use observe::{ObserveLayer, RandomRequestId, X_REQUEST_ID};
+use middleware::error_answer::AnswerErrors;
+use middleware::guard::RequestGuard;
+use middleware::observe::ObserveLayer;
+use middleware::request_id::{self, RandomRequestId, X_REQUEST_ID};
+use routes::health::Readiness;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -83,25 +76,6 @@ pub struct AppState {
 /// The state as the handlers get it: one reference count to clone per request, however many
 /// parts the state has.
 pub type SharedState = Arc<AppState>;
-
-#[cfg(test)]
-impl AppState {
-    /// A state for handler tests: `store` answers lookups and pings, the cache is empty, the
-    /// consumer is not running, the lists are empty and nothing stops the event streams.
-    fn for_tests<S: OrderLookup + crate::store::DatabasePing>(store: Arc<S>) -> Self {
-        Self {
-            cache: OrderCache::new(Duration::from_secs(60), 1 << 20),
-            orders: store.clone(),
-            readiness: Readiness {
-                database: store,
-                consumer: Arc::default(),
-            },
-            lists: Arc::new(list_tests::FakeLists::default()),
-            events: OrderEvents::new(),
-            shutdown: tokio_util::sync::CancellationToken::new(),
-        }
-    }
-}
 
 /// How long a request may take before it is answered with 503 `timeout`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -147,13 +121,14 @@ pub fn router(state: AppState) -> Router {
     router_with(state, Limits::default())
 }
 
-/// The service's routes, with the given limits. Only GET (and so HEAD) is routed; any other
-/// method on a known path is 405 `method_not_allowed`, an unknown path 404 `no_route`.
+/// The service's routes ([`routes::ROUTES`]), with the given limits. Only GET (and so HEAD) is
+/// routed; any other method on a known path is 405 `method_not_allowed` (with `Allow`), an
+/// unknown path 404 `no_route`.
 pub fn router_with(state: AppState, limits: Limits) -> Router {
     // One `layer` call: axum wraps each route in a boxed service per call and clones that box
     // per request, so one call with the whole stack costs one clone instead of one per layer.
     let layers = ServiceBuilder::new()
-        .layer(MapRequestLayer::new(observe::drop_unfit_request_id))
+        .layer(MapRequestLayer::new(request_id::drop_unfit_request_id))
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, RandomRequestId))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
         .layer(ObserveLayer)
@@ -175,18 +150,8 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
             Semaphore::new(limits.max_in_flight),
         )))
         .layer(TimeoutLayer::new(limits.request_timeout));
-    Router::new()
-        .route("/", get(page::index))
-        .route("/assets/app.js", get(page::script))
-        .route("/assets/style.css", get(page::style))
-        .route("/api/order/{order_uid}", get(orders::get_order))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
-        .route("/metrics", get(scrape::metrics))
-        .route("/api/openapi.json", get(openapi::openapi_json))
-        .route("/api/orders", get(browse::list_orders))
-        .route("/api/orders/stream", get(stream::order_stream))
-        .route("/api/rejected", get(browse::list_rejected))
+    // The fallback for other methods applies to the routes added before it: all of them.
+    routes::router()
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NoRoute })
         .with_state(Arc::new(state))
@@ -198,7 +163,5 @@ fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLa
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
-#[cfg(test)]
-mod list_tests;
 #[cfg(test)]
 mod tests;

@@ -10,11 +10,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::SharedState;
-use super::error::ErrorBody;
+use super::Route;
+use crate::http::SharedState;
+use crate::http::error::ErrorBody;
 use crate::ingest::ConsumerStatus;
 use crate::store::DatabasePing;
 
@@ -109,10 +111,16 @@ pub enum NotReadyBody {
     Refused(ErrorBody),
 }
 
+/// `GET /health/live`: [`live`].
+pub const LIVE: Route = Route {
+    path: "/health/live",
+    handlers: || get(live),
+};
+
 /// Liveness: the process runs and its HTTP server answers.
 #[utoipa::path(
     get,
-    path = "/health/live",
+    path = LIVE.path,
     tag = "health",
     responses(
         (status = 200, description = "The process runs", body = String, content_type = "text/plain", example = "ok")
@@ -122,10 +130,16 @@ pub async fn live() -> &'static str {
     "ok"
 }
 
+/// `GET /health/ready`: [`ready`].
+pub const READY: Route = Route {
+    path: "/health/ready",
+    handlers: || get(ready),
+};
+
 /// Readiness: PostgreSQL answers and the consumer runs with an assignment.
 #[utoipa::path(
     get,
-    path = "/health/ready",
+    path = READY.path,
     tag = "health",
     responses(
         (status = 200, description = "Ready to serve and ingest", body = ReadyBody),

@@ -1,14 +1,17 @@
 //! `GET /api/orders?limit=N` and `GET /api/rejected?limit=N`: the short lists the web page
 //! shows beside the search, newest first. Bounded: `limit` is 1..=[`MAX_LIMIT`], by default
-//! [`DEFAULT_LIMIT`]; anything else is 400 `invalid_limit`.
+//! [`DEFAULT_LIMIT`]; anything else is 400 `invalid_limit`. The OpenAPI attributes need these
+//! numbers as literals; a test checks that the document says what the constants do.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::routing::get;
 use serde::Deserialize;
 
-use super::SharedState;
-use super::error::ApiError;
+use super::Route;
+use crate::http::SharedState;
+use crate::http::error::ApiError;
 use crate::order::OrderSummary;
 use crate::store::RejectedSummary;
 
@@ -40,10 +43,16 @@ pub fn checked_limit(params: Result<Query<ListParams>, QueryRejection>) -> Resul
     }
 }
 
+/// `GET /api/orders`: [`list_orders`].
+pub const ORDERS: Route = Route {
+    path: "/api/orders",
+    handlers: || get(list_orders),
+};
+
 /// The most recently stored orders, newest first, as summaries.
 #[utoipa::path(
     get,
-    path = "/api/orders",
+    path = ORDERS.path,
     tag = "orders",
     params(ListParams),
     responses(
@@ -60,10 +69,16 @@ pub async fn list_orders(
     Ok(Json(state.lists.recent_summaries(limit).await?))
 }
 
+/// `GET /api/rejected`: [`list_rejected`].
+pub const REJECTED: Route = Route {
+    path: "/api/rejected",
+    handlers: || get(list_rejected),
+};
+
 /// The most recent rejections, newest first, with a safe preview of each payload.
 #[utoipa::path(
     get,
-    path = "/api/rejected",
+    path = REJECTED.path,
     tag = "orders",
     params(ListParams),
     responses(
@@ -78,4 +93,35 @@ pub async fn list_rejected(
 ) -> Result<Json<Vec<RejectedSummary>>, ApiError> {
     let limit = checked_limit(params)?;
     Ok(Json(state.lists.recent_rejected(limit).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_limits_are_the_constants() {
+        let json = serde_json::to_value(super::super::openapi::document()).expect("serializes");
+        for route in [ORDERS, REJECTED] {
+            let get = &json["paths"][route.path]["get"];
+            let limit = &get["parameters"][0];
+            assert_eq!(limit["name"], "limit", "{}", route.path);
+            assert_eq!(limit["schema"]["minimum"], 1, "{}", route.path);
+            assert_eq!(limit["schema"]["maximum"], MAX_LIMIT, "{}", route.path);
+            assert_eq!(
+                limit["description"],
+                format!(
+                    "How many entries, newest first: 1..={MAX_LIMIT}, default {DEFAULT_LIMIT}."
+                ),
+                "{}",
+                route.path
+            );
+            assert_eq!(
+                get["responses"]["400"]["description"],
+                format!("`invalid_limit`: limit is not an integer from 1 to {MAX_LIMIT}"),
+                "{}",
+                route.path
+            );
+        }
+    }
 }

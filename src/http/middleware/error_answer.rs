@@ -11,7 +11,7 @@ use futures::FutureExt;
 use futures::future::{Either, Map, Ready, ready};
 use tower::{BoxError, Service};
 
-use super::error::ApiError;
+use crate::http::error::ApiError;
 
 /// Wraps a service whose errors are [`BoxError`]s into one that answers them.
 #[derive(Debug)]

@@ -17,11 +17,13 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::SharedState;
-use super::error::ApiError;
+use super::Route;
+use crate::http::SharedState;
+use crate::http::error::ApiError;
 
 /// How often an idle stream sends a keep-alive comment.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -32,10 +34,16 @@ pub const RECONNECT: Duration = Duration::from_secs(3);
 /// The most streams open at once; more are answered 503 `overloaded`.
 pub const MAX_LISTENERS: usize = 256;
 
+/// `GET /api/orders/stream`: [`order_stream`].
+pub const ROUTE: Route = Route {
+    path: "/api/orders/stream",
+    handlers: || get(order_stream),
+};
+
 /// Streams the summaries of newly stored orders until the client leaves or the service stops.
 #[utoipa::path(
     get,
-    path = "/api/orders/stream",
+    path = ROUTE.path,
     tag = "orders",
     responses(
         (status = 200, description = "text/event-stream: `event: order` with an OrderSummary as JSON data per new order; `event: lagged` with the number of skipped orders", content_type = "text/event-stream", body = String),

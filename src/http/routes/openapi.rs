@@ -4,18 +4,24 @@
 //! Each handler declares its own answers; [`document`] then adds to every operation the
 //! answers any route can give, from the layers around the handlers (400 `invalid_target`,
 //! 405, 431, 500, 503 `timeout`/`overloaded` with `Retry-After`), unless the handler declared
-//! that status itself. Adding a route to the document is one line in [`ApiDoc`]'s `paths`.
+//! that status itself. Adding a route to the document is one line in [`ApiDoc`]'s `paths`;
+//! its path is the one of its [`Route`], so the document and the router agree.
 
 use std::sync::OnceLock;
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use bytes::Bytes;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::{
     ContentBuilder, HeaderBuilder, OpenApi as OpenApiDocument, Ref, RefOr, ResponseBuilder,
 };
 use utoipa::{OpenApi, PartialSchema, ToSchema};
+
+use super::Route;
+use crate::http::error::ErrorBody;
+use crate::http::{MAX_HEADER_BYTES, REQUEST_TIMEOUT};
 
 /// The document's paths and its metadata.
 #[derive(OpenApi)]
@@ -25,17 +31,17 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
         description = "Orders consumed from Kafka, validated, kept in PostgreSQL and served from an in-memory cache."
     ),
     paths(
-        super::orders::get_order,
-        super::browse::list_orders,
-        super::browse::list_rejected,
+        super::order::get_order,
+        super::lists::list_orders,
+        super::lists::list_rejected,
         super::stream::order_stream,
         super::health::live,
         super::health::ready,
-        super::scrape::metrics,
+        super::metrics::metrics,
         openapi_json,
     ),
     components(schemas(
-        super::error::ErrorBody,
+        crate::http::error::ErrorBody,
         crate::order::OrderSummary,
         crate::store::RejectedSummary,
     )),
@@ -47,10 +53,16 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
 )]
 pub struct ApiDoc;
 
+/// `GET /api/openapi.json`: [`openapi_json`].
+pub const ROUTE: Route = Route {
+    path: "/api/openapi.json",
+    handlers: || get(openapi_json),
+};
+
 /// The OpenAPI document itself.
 #[utoipa::path(
     get,
-    path = "/api/openapi.json",
+    path = ROUTE.path,
     tag = "operations",
     responses(
         (status = 200, description = "This document (OpenAPI 3.1)", body = Object, content_type = "application/json")
@@ -76,30 +88,50 @@ pub async fn openapi_json() -> Response {
         .into_response()
 }
 
+// The shared answers state the limits in whole KiB and seconds.
+const _: () = assert!(MAX_HEADER_BYTES % 1024 == 0, "MAX_HEADER_BYTES: whole KiB");
+const _: () = assert!(
+    REQUEST_TIMEOUT.subsec_nanos() == 0,
+    "REQUEST_TIMEOUT: whole s"
+);
+
 /// The answers every route can give, from the layers around the handlers: `(status, what)`.
-const SHARED_ANSWERS: &[(&str, &str)] = &[
-    (
-        "400",
-        "`invalid_target`: a control character in the path or query",
-    ),
-    (
-        "405",
-        "`method_not_allowed`: only GET and HEAD are served (header `Allow`)",
-    ),
-    (
-        "431",
-        "`headers_too_large`: the request's headers exceed 16 KiB",
-    ),
-    ("500", "`internal`: an unexpected failure (logged)"),
-    (
-        "503",
-        "`timeout` (over 10 s) or `overloaded` (too many requests in flight); retry after `Retry-After` seconds",
-    ),
-];
+/// The limits they name are the default [`Limits`](crate::http::Limits)' own.
+fn shared_answers() -> [(&'static str, String); 5] {
+    [
+        (
+            "400",
+            "`invalid_target`: a control character in the path or query".to_owned(),
+        ),
+        (
+            "405",
+            "`method_not_allowed`: only GET and HEAD are served (header `Allow`)".to_owned(),
+        ),
+        (
+            "431",
+            format!(
+                "`headers_too_large`: the request's headers exceed {} KiB",
+                MAX_HEADER_BYTES / 1024
+            ),
+        ),
+        (
+            "500",
+            "`internal`: an unexpected failure (logged)".to_owned(),
+        ),
+        (
+            "503",
+            format!(
+                "`timeout` (over {} s) or `overloaded` (too many requests in flight); retry after `Retry-After` seconds",
+                REQUEST_TIMEOUT.as_secs()
+            ),
+        ),
+    ]
+}
 
 /// The document: [`ApiDoc`] with the shared answers added to every operation.
 pub fn document() -> OpenApiDocument {
     let mut doc = ApiDoc::openapi();
+    let shared = shared_answers();
     for item in doc.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -112,25 +144,25 @@ pub fn document() -> OpenApiDocument {
             &mut item.trace,
         ];
         for operation in operations.into_iter().flatten() {
-            add_shared_answers(operation);
+            add_shared_answers(operation, &shared);
         }
     }
     doc
 }
 
-/// Adds each of [`SHARED_ANSWERS`] that `operation` does not declare itself.
-fn add_shared_answers(operation: &mut Operation) {
+/// Adds each of the `shared` answers that `operation` does not declare itself.
+fn add_shared_answers(operation: &mut Operation, shared: &[(&'static str, String)]) {
     let error_body = || {
         ContentBuilder::new()
-            .schema(Some(Ref::from_schema_name(super::error::ErrorBody::name())))
+            .schema(Some(Ref::from_schema_name(ErrorBody::name())))
             .build()
     };
-    for (status, description) in SHARED_ANSWERS {
+    for (status, description) in shared {
         if operation.responses.responses.contains_key(*status) {
             continue;
         }
         let mut answer = ResponseBuilder::new()
-            .description(*description)
+            .description(description)
             .content("application/json", error_body());
         match *status {
             "405" => {

@@ -1,73 +1,35 @@
 //! Observing every HTTP request: `http_requests_total` and `http_request_duration_seconds`
-//! labelled by route (the matched route template, never the raw path), method and status;
-//! `cache_hits_total` / `cache_misses_total` from the `x-cache` header of the answer; and the
-//! access log: one INFO event with target `access` per request, inside a span that carries the
-//! method, route, path and request id (so the handler's own logs carry them too).
+//! labelled by route (the matched route template, never the raw path), method and status; and
+//! the access log: one INFO event with target `access` per request, inside a span that carries
+//! the method, route, path and request id (so the handler's own logs carry them too).
 //!
-//! Cheap on the hot path: labels are `&'static str` (route templates are interned once, the
-//! methods and statuses the service answers are constants), and when the access log is
-//! filtered out its span is disabled and no field is evaluated.
+//! Cheap on the hot path: labels are `&'static str` (a route label is one of the templates of
+//! [`ROUTES`](crate::http::routes::ROUTES); the methods and statuses the service answers are
+//! constants), and when the access log is filtered out its span is disabled and no field is
+//! evaluated.
 //!
-//! Request ids come from tower-http's request-id layers with [`RandomRequestId`]: an incoming
-//! `x-request-id` is kept, a missing one generated, and either is returned on the response.
+//! The request id in the span is the one [`super::request_id`] settled on, outside this layer.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::RwLock;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::MatchedPath;
-use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use axum::http::{Method, Request, Response, StatusCode};
 use metrics::{Counter, Histogram, SharedString};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use tower_http::request_id::{MakeRequestId, RequestId};
 
-use super::orders::X_CACHE;
+use super::request_id::X_REQUEST_ID;
+use crate::http::routes;
 use crate::metrics::names;
-
-/// The request id header.
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The `route` label of a request that matched no route (a 404 `no_route`). The raw path is
 /// never a label: it would let any client create unbounded series.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
-
-/// Makes a request id where the request has none: 32 random hexadecimal digits.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RandomRequestId;
-
-impl MakeRequestId for RandomRequestId {
-    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        let id = format!("{:032x}", rand::random::<u128>());
-        HeaderValue::try_from(id).ok().map(RequestId::new)
-    }
-}
-
-/// The longest client-chosen request id kept; a longer one is replaced by a generated id.
-pub const MAX_REQUEST_ID_LEN: usize = 64;
-
-/// Removes a client's `x-request-id` that is empty, longer than [`MAX_REQUEST_ID_LEN`] bytes,
-/// or holds anything but `A-Z a-z 0-9 . _ - :`, so that a generated one takes its place: the
-/// id goes into every log line of the request and back to the client, and a client must not
-/// be able to write arbitrary text there.
-pub fn drop_unfit_request_id<B>(mut request: Request<B>) -> Request<B> {
-    let unfit = request.headers().get(X_REQUEST_ID).is_some_and(|id| {
-        let id = id.as_bytes();
-        id.is_empty()
-            || id.len() > MAX_REQUEST_ID_LEN
-            || !id
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
-    });
-    if unfit {
-        request.headers_mut().remove(X_REQUEST_ID);
-    }
-    request
-}
 
 /// The layer of [`Observe`].
 #[derive(Clone, Copy, Debug, Default)]
@@ -162,10 +124,7 @@ where
         let result = std::task::ready!(this.inner.poll(cx));
         let latency = this.started.elapsed();
         let status = match &result {
-            Ok(response) => {
-                count_cache_answer(response.headers().get(X_CACHE));
-                response.status()
-            }
+            Ok(response) => response.status(),
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         record_request(this.route, this.method, status, latency);
@@ -179,32 +138,10 @@ where
     }
 }
 
-/// Counts a `GET /api/order` answer as a cache hit or miss by its `x-cache` header.
-fn count_cache_answer(x_cache: Option<&HeaderValue>) {
-    thread_local! {
-        /// This thread's handles of `cache_hits_total` and `cache_misses_total`.
-        static CACHE_ANSWERS: (Counter, Counter) =
-            (metrics::counter!(names::CACHE_HITS), metrics::counter!(names::CACHE_MISSES));
-    }
-    match x_cache.map(HeaderValue::as_bytes) {
-        Some(b"hit") => CACHE_ANSWERS.with(|(hits, _)| hits.increment(1)),
-        Some(b"miss") => CACHE_ANSWERS.with(|(_, misses)| misses.increment(1)),
-        _ => {}
-    }
-}
-
-/// Route templates seen so far, each leaked once so that it can be a `&'static str` label.
-/// Bounded by the router's routes: a matched path is a template, never a raw path.
-static ROUTES: RwLock<Option<HashSet<&'static str>>> = RwLock::new(None);
-
 /// The HTTP metrics' handles by route, method and status.
 type HttpHandles = HashMap<(&'static str, &'static str, u16), (Counter, Histogram)>;
 
 thread_local! {
-    /// This thread's copy of [`ROUTES`]: after a thread's first request to a route, finding its
-    /// label touches no lock shared with the other threads.
-    static LOCAL_ROUTES: RefCell<HashSet<&'static str>> = RefCell::new(HashSet::new());
-
     /// This thread's handles of the HTTP metrics, by route, method and status: a request
     /// records into them without building a metric key or looking it up in the registry.
     static HTTP_METRICS: RefCell<HttpHandles> = RefCell::new(HashMap::new());
@@ -244,39 +181,9 @@ fn record_request(
 
 /// The `route` label of a request: its matched route template, or [`UNMATCHED_ROUTE`].
 pub fn route_label(matched: Option<&str>) -> &'static str {
-    let Some(template) = matched else {
-        return UNMATCHED_ROUTE;
-    };
-    LOCAL_ROUTES.with_borrow_mut(|local| {
-        if let Some(known) = local.get(template) {
-            return *known;
-        }
-        let known = intern_route(template);
-        local.insert(known);
-        known
-    })
-}
-
-/// `template` as a `&'static str`, leaked at most once per process.
-fn intern_route(template: &str) -> &'static str {
-    if let Some(known) = ROUTES
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .and_then(|routes| routes.get(template))
-    {
-        return known;
-    }
-    let mut routes = ROUTES.write().unwrap_or_else(|e| e.into_inner());
-    let routes = routes.get_or_insert_with(HashSet::new);
-    match routes.get(template) {
-        Some(known) => known,
-        None => {
-            let leaked: &'static str = Box::leak(template.to_owned().into_boxed_str());
-            routes.insert(leaked);
-            leaked
-        }
-    }
+    matched
+        .and_then(routes::template)
+        .unwrap_or(UNMATCHED_ROUTE)
 }
 
 /// The `method` label: the standard methods by name, anything else `other` (a client could
@@ -344,36 +251,5 @@ mod tests {
     fn statuses_label_as_their_number() {
         assert_eq!(&*status_label(StatusCode::OK), "200");
         assert_eq!(&*status_label(StatusCode::IM_A_TEAPOT), "418");
-    }
-
-    #[test]
-    fn only_a_short_plain_request_id_is_kept() {
-        let with_id = |id: &str| {
-            let request = Request::builder()
-                .header(X_REQUEST_ID, id)
-                .body(())
-                .expect("a request");
-            drop_unfit_request_id(request)
-                .headers()
-                .get(X_REQUEST_ID)
-                .map(|id| id.to_str().expect("ASCII").to_owned())
-        };
-        assert_eq!(with_id("abc-123_x.y:z").as_deref(), Some("abc-123_x.y:z"));
-        assert_eq!(with_id(&"a".repeat(64)).as_deref(), Some(&*"a".repeat(64)));
-        for unfit in ["", "has space", "quote\"", "<script>", &"a".repeat(65)] {
-            assert_eq!(with_id(unfit), None, "{unfit:?} must be dropped");
-        }
-    }
-
-    #[test]
-    fn generated_request_ids_are_32_hex_digits_and_differ() {
-        let request = Request::new(());
-        let mut make = RandomRequestId;
-        let a = make.make_request_id(&request).expect("an id");
-        let b = make.make_request_id(&request).expect("an id");
-        let a = a.header_value().to_str().expect("ASCII").to_owned();
-        assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
-        assert_ne!(a, b.header_value().to_str().expect("ASCII"));
     }
 }

@@ -5,10 +5,11 @@
 //! everything hyper lets through, so that the answer is a JSON [`ApiError`].
 
 use axum::http::{HeaderName, HeaderValue, Request};
+use percent_encoding::percent_decode;
 use tower::filter::Predicate;
 
-use super::error::ApiError;
-use super::observe::{MAX_REQUEST_ID_LEN, X_REQUEST_ID};
+use super::request_id::{MAX_REQUEST_ID_LEN, X_REQUEST_ID};
+use crate::http::error::ApiError;
 
 /// A [`Predicate`] for [`tower::filter::Filter`]: passes a request on unchanged or refuses it
 /// with an [`ApiError`].
@@ -49,33 +50,19 @@ impl<B> Predicate<Request<B>> for RequestGuard {
 /// A request id of at most [`MAX_REQUEST_ID_LEN`] bytes is left out of the header limit:
 /// the service adds one (32 bytes) to a request that has none before this guard runs, and that
 /// must not push a request at the limit over it (a longer or odd one was already replaced by
-/// [`super::observe::drop_unfit_request_id`]).
+/// [`super::request_id::drop_unfit_request_id`]).
 fn is_short_request_id(name: &HeaderName, value: &HeaderValue) -> bool {
     *name == X_REQUEST_ID && value.len() <= MAX_REQUEST_ID_LEN
 }
 
-/// Whether `target` holds a control character (C0 or DEL), raw or percent-encoded once.
+/// Whether `target` holds a control character (C0 or DEL), raw or percent-encoded once:
+/// decoding once gives every raw byte as it is and every valid `%XX` as the byte it encodes
+/// (no allocation: the decoder is an iterator over `target`).
 pub fn has_control_character(target: &[u8]) -> bool {
-    target.iter().copied().any(is_control)
-        || target.windows(3).any(|window| match *window {
-            [b'%', high, low] => hex(high)
-                .zip(hex(low))
-                .is_some_and(|(high, low)| is_control(high << 4 | low)),
-            _ => false,
-        })
+    percent_decode(target).any(is_control)
 }
 
 /// A C0 control character or DEL.
 fn is_control(byte: u8) -> bool {
     byte < 0x20 || byte == 0x7f
-}
-
-/// The value of a hexadecimal digit.
-fn hex(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
 }

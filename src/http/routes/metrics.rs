@@ -4,17 +4,25 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 
-use super::SharedState;
+use super::Route;
+use crate::http::SharedState;
 use crate::metrics::names;
 
 /// The content type of Prometheus's text format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// `GET /metrics`: [`metrics()`].
+pub const ROUTE: Route = Route {
+    path: "/metrics",
+    handlers: || get(metrics),
+};
+
 /// The metrics, in Prometheus's text format.
 #[utoipa::path(
     get,
-    path = "/metrics",
+    path = ROUTE.path,
     tag = "operations",
     responses(
         (status = 200, description = "Every metric in the Prometheus text format (version 0.0.4)", body = String, content_type = "text/plain")
