@@ -39,14 +39,14 @@ pub fn decode(value: Option<&[u8]>) -> Result<Order, Rejection> {
 
 /// Checks a typed order against every field rule and the consistency rules.
 pub fn check(order: &Order) -> Result<(), Rejection> {
-    if let Err(report) = order.validate() {
-        if let Some((path, error)) = report.iter().next() {
-            return Err(Rejection::field(
-                RejectKind::InvalidValue,
-                path.to_string(),
-                error.message(),
-            ));
-        }
+    if let Err(report) = order.validate()
+        && let Some((path, error)) = report.iter().next()
+    {
+        return Err(Rejection::field(
+            RejectKind::InvalidValue,
+            path.to_string(),
+            error.message(),
+        ));
     }
     consistency(order)
 }

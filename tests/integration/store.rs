@@ -74,8 +74,8 @@ async fn the_duplicate_policy_compares_parsed_json() {
 #[tokio::test]
 async fn replay_stores_what_now_passes_and_keeps_the_rest() {
     use order_service::order::{RejectKind, Rejection};
-    use order_service::tools::replay::{ReplaySummary, replay};
     use order_service::store::{MessageOrigin, RejectedMessage};
+    use order_service::tools::replay::{ReplaySummary, replay};
 
     let (store, url) = fresh_store().await;
     // A valid order rejected under an older, stricter contract, and a still broken one.

@@ -51,10 +51,10 @@ where
     type Future = Either<Ready<Result<Response, Infallible>>, Map<S::Future, AnswerFn>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        if self.not_ready.is_none() {
-            if let Err(error) = std::task::ready!(self.inner.poll_ready(cx)) {
-                self.not_ready = Some(ApiError::from_middleware(error));
-            }
+        if self.not_ready.is_none()
+            && let Err(error) = std::task::ready!(self.inner.poll_ready(cx))
+        {
+            self.not_ready = Some(ApiError::from_middleware(error));
         }
         Poll::Ready(Ok(()))
     }

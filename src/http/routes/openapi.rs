@@ -89,7 +89,10 @@ pub async fn openapi_json() -> Response {
 }
 
 // The shared answers state the limits in whole KiB and seconds.
-const _: () = assert!(MAX_HEADER_BYTES % 1024 == 0, "MAX_HEADER_BYTES: whole KiB");
+const _: () = assert!(
+    MAX_HEADER_BYTES.is_multiple_of(1024),
+    "MAX_HEADER_BYTES: whole KiB"
+);
 const _: () = assert!(
     REQUEST_TIMEOUT.subsec_nanos() == 0,
     "REQUEST_TIMEOUT: whole s"
