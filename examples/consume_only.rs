@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use order_service::config::KafkaArgs;
+use order_service::infra::config::KafkaArgs;
 use order_service::ingest::{GroupMember, build_consumer};
 use rdkafka::Message;
 

@@ -21,7 +21,7 @@ RUN_DIR=.run
 PG_STARTED_MARK="$RUN_DIR/postgres.started"
 PG_HOST=127.0.0.1
 PG_PORT=5432
-# The role and password of the service's default DATABASE_URL (src/config.rs, .env.example).
+# The role and password of the service's default DATABASE_URL (src/infra/config/mod.rs, .env.example).
 PG_ROLE=postgres
 PG_PASSWORD=postgres
 KAFKA_HOST=127.0.0.1

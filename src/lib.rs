@@ -2,20 +2,20 @@
 //! PostgreSQL, served from an in-memory cache over HTTP and on a web page.
 //!
 //! The modules follow the data: [`ingest`] reads a Kafka message, [`order`] decodes and
-//! validates it, [`store`] keeps it (or its rejection), [`cache`] holds it in memory, and
-//! [`http`] serves it. [`startup`] wires them for `serve`. Apart from the pipeline, the
-//! [`tools`] make test traffic (`send`, `generate`).
+//! validates it, [`store`] keeps it (or its rejection), [`cache`] holds it in memory,
+//! [`events`] announces it, and [`http`] serves it; [`startup`] wires them for `serve`.
+//! Apart from that spine, [`tools`] holds the commands that make and replay traffic (`send`,
+//! `generate`, `replay-rejected`) and [`infra`] what everything stands on (configuration,
+//! logs, metrics, shutdown, Kafka clients). Imports run one way: [`order`] and [`infra`]
+//! import nothing of the service, [`store`] only [`order`], [`cache`] only [`store`];
+//! [`ingest`], [`http`] and [`tools`] stand on those.
 
 pub mod cache;
-pub mod config;
 pub mod events;
 pub mod http;
+pub mod infra;
 pub mod ingest;
-pub mod kafka;
-pub mod metrics;
 pub mod order;
-pub mod shutdown;
 pub mod startup;
 pub mod store;
-pub mod telemetry;
 pub mod tools;

@@ -4,11 +4,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use order_service::config::{Cli, Command};
+use order_service::infra::config::{Cli, Command};
+use order_service::infra::{shutdown, telemetry};
 use order_service::startup::Application;
 use order_service::store::Store;
 use order_service::tools::{generator, replay, send};
-use order_service::{shutdown, telemetry};
 
 /// mimalloc: faster than glibc's allocator for the many small, short-lived allocations of
 /// serving HTTP (measured in docs/benchmarks.md).

@@ -11,14 +11,14 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::{OrderCache, WarmUp, WarmedSignal};
-use crate::config::ServeArgs;
 use crate::events::OrderEvents;
 use crate::http::routes::health::Readiness;
 use crate::http::{AppState, router};
+use crate::infra::config::ServeArgs;
+use crate::infra::kafka::{ensure_named_topic, ensure_topic};
 use crate::ingest::{
     BatchSettings, DeadLetters, GroupMember, Ingest, Sinks, build_consumer, start_new_topic_at_zero,
 };
-use crate::kafka::{ensure_named_topic, ensure_topic};
 use crate::store::{BatchedLookup, Store};
 
 /// How long a request waits for a database connection before it is answered with 503.
@@ -45,7 +45,7 @@ impl Application {
     /// Connects, migrates (unless told not to), subscribes, binds, and starts warming the
     /// cache in the background.
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Self> {
-        let metrics = crate::metrics::install();
+        let metrics = crate::infra::metrics::install();
         let url = &args.database.database_url;
         if !args.no_migrate {
             Store::create_database_if_missing(url)
@@ -139,7 +139,10 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, "HTTP server listening");
         let ingest = tokio::spawn(self.ingest.run(shutdown.clone()));
-        tokio::spawn(crate::metrics::run_upkeep(self.metrics, shutdown.clone()));
+        tokio::spawn(crate::infra::metrics::run_upkeep(
+            self.metrics,
+            shutdown.clone(),
+        ));
         let http_shutdown = shutdown.clone();
         // Event streams end with the service, so that draining never waits on one.
         let state = AppState {

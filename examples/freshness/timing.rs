@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use order_service::config::KafkaArgs;
-use order_service::kafka::KafkaContext;
+use order_service::infra::config::KafkaArgs;
+use order_service::infra::kafka::KafkaContext;
 use order_service::order::{Order, canonical_json};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use reqwest::StatusCode;

@@ -13,9 +13,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::status::{IngestContext, STATISTICS_INTERVAL_MS};
-use crate::config::KafkaArgs;
-use crate::kafka::client_config;
-use crate::metrics::names;
+use crate::infra::config::KafkaArgs;
+use crate::infra::kafka::client_config;
+use crate::infra::metrics::names;
 
 /// The ingest's consumer.
 pub type Consumer = StreamConsumer<IngestContext>;

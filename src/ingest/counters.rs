@@ -3,7 +3,7 @@
 
 use metrics::{counter, histogram};
 
-use crate::metrics::names;
+use crate::infra::metrics::names;
 use crate::store::{RejectedMessage, SaveOutcome};
 
 /// Counts a committed batch of `messages` messages: its orders' `outcomes` and every message

@@ -8,8 +8,8 @@ use anyhow::Context;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::config::KafkaArgs;
-use crate::kafka::{KafkaContext, client_config};
+use crate::infra::config::KafkaArgs;
+use crate::infra::kafka::{KafkaContext, client_config};
 use crate::order::MAX_MESSAGE_BYTES;
 use crate::store::RejectedMessage;
 

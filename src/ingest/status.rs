@@ -13,8 +13,8 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 
-use crate::kafka::KafkaContext;
-use crate::metrics::names;
+use crate::infra::kafka::KafkaContext;
+use crate::infra::metrics::names;
 
 /// How often a consumer's librdkafka statistics (and so `kafka_consumer_lag`) are refreshed,
 /// in milliseconds (the value of `statistics.interval.ms`).

@@ -127,7 +127,7 @@ impl Store {
 
     /// Whether the database answers `SELECT 1` within `timeout` (the readiness check).
     pub async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
-        let _timer = crate::metrics::QueryTimer::start("ping");
+        let _timer = crate::infra::metrics::QueryTimer::start("ping");
         match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&self.pool)).await {
             Ok(result) => result.map(|_| ()).map_err(StoreError::from),
             Err(_elapsed) => Err(StoreError::Timeout(timeout)),

@@ -9,7 +9,7 @@ use futures::TryStreamExt;
 use sqlx::Row;
 
 use super::{Store, StoreError};
-use crate::metrics::QueryTimer;
+use crate::infra::metrics::QueryTimer;
 use crate::order::{Order, OrderSummary};
 
 impl Store {

@@ -2,7 +2,7 @@
 //! short, safe preview of its payload; only the payload's first bytes leave the database.
 
 use super::{Store, StoreError};
-use crate::metrics::QueryTimer;
+use crate::infra::metrics::QueryTimer;
 
 /// How many characters of a rejected payload a preview shows.
 pub const PREVIEW_CHARS: usize = 200;

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use super::rejected::{MessageOrigin, RejectedMessage, record_rejections};
 use super::{Store, StoreError};
-use crate::metrics::QueryTimer;
+use crate::infra::metrics::QueryTimer;
 use crate::order::Rejection;
 
 /// What saving an order did, under the contract's duplicate policy.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use order_service::config::ServeArgs;
+use order_service::infra::config::ServeArgs;
 use order_service::startup::Application;
 use order_service::store::Store;
 use rdkafka::producer::FutureProducer;

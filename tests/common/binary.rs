@@ -7,7 +7,7 @@
 use std::process::{Command, Stdio};
 
 use clap::CommandFactory;
-use order_service::config::{Cli, KafkaArgs};
+use order_service::infra::config::{Cli, KafkaArgs};
 
 /// The binary under test.
 pub const BINARY: &str = env!("CARGO_BIN_EXE_order-service");

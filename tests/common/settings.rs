@@ -1,5 +1,5 @@
 //! Settings of an in-process service: the real configuration clap builds for
-//! `order-service serve` (the defaults of `src/config.rs`, so a new flag never touches the
+//! `order-service serve` (the defaults of `src/infra/config/`, so a new flag never touches the
 //! tests), with only what must be unique per test overridden.
 //!
 //! clap reads every setting's environment variable too, so a `CACHE_MAX_BYTES=0` or an
@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 
 use clap::{CommandFactory, FromArgMatches};
-use order_service::config::{Cli, Command, ServeArgs};
+use order_service::infra::config::{Cli, Command, ServeArgs};
 
 use super::database::database_url;
 use super::kafka::brokers;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::channel::oneshot::Canceled;
 use futures::stream::FuturesUnordered;
-use order_service::config::{KafkaArgs, ServeArgs};
+use order_service::infra::config::{KafkaArgs, ServeArgs};
 use order_service::order::{Order, canonical_json};
 use order_service::store::Store;
 use order_service::tools::generator::fake_orders;

@@ -25,7 +25,7 @@ use tower::{Layer, Service};
 
 use super::request_id::X_REQUEST_ID;
 use crate::http::routes;
-use crate::metrics::names;
+use crate::infra::metrics::names;
 
 /// The `route` label of a request that matched no route (a 404 `no_route`). The raw path is
 /// never a label: it would let any client create unbounded series.

@@ -1,4 +1,4 @@
-//! `GET /metrics`: the Prometheus text exposition of every metric (see `crate::metrics`),
+//! `GET /metrics`: the Prometheus text exposition of every metric (see `crate::infra::metrics`),
 //! rendered from the process's recorder. The cache gauges are refreshed at each scrape.
 
 use axum::extract::State;
@@ -8,7 +8,7 @@ use axum::routing::get;
 
 use super::Route;
 use crate::http::SharedState;
-use crate::metrics::names;
+use crate::infra::metrics::names;
 
 /// The content type of Prometheus's text format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -32,7 +32,7 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
     let (entries, bytes) = state.cache.size().await;
     metrics::gauge!(names::CACHE_ENTRIES).set(entries as f64);
     metrics::gauge!(names::CACHE_BYTES).set(bytes as f64);
-    let body = crate::metrics::install().render();
+    let body = crate::infra::metrics::install().render();
     (
         [(
             header::CONTENT_TYPE,

@@ -16,7 +16,7 @@ use super::Route;
 use crate::cache::{CachedOrder, Served};
 use crate::http::SharedState;
 use crate::http::error::ApiError;
-use crate::metrics::names;
+use crate::infra::metrics::names;
 use crate::order::rules::is_valid_order_uid;
 
 /// The header that says where the answer came from.

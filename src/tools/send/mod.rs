@@ -20,8 +20,8 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use rdkafka::producer::FutureProducer;
 
-use crate::config::{KafkaArgs, SendArgs};
-use crate::kafka::{KafkaContext, client_config, ensure_topic};
+use crate::infra::config::{KafkaArgs, SendArgs};
+use crate::infra::kafka::{KafkaContext, client_config, ensure_topic};
 use crate::tools::generator::fake_messages;
 
 pub use input::line_message;

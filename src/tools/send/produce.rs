@@ -13,7 +13,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::time::Instant;
 
 use super::Summary;
-use crate::kafka::KafkaContext;
+use crate::infra::kafka::KafkaContext;
 use crate::tools::generator::OutgoingMessage;
 
 /// Deliveries waiting for an acknowledgement at once.
@@ -22,7 +22,7 @@ const IN_FLIGHT: usize = 1000;
 /// When message `index` is due at `rate` messages per second from `start`; `None` (send at
 /// once) if that is not a time this clock can hold: a rate that is not a positive number, or
 /// one so small that the wait overflows (the CLI only accepts 0 or at least
-/// [`MIN_RATE`](crate::config::MIN_RATE)).
+/// [`MIN_RATE`](crate::infra::config::MIN_RATE)).
 fn due_time(start: Instant, index: u64, rate: f64) -> Option<Instant> {
     let offset = Duration::try_from_secs_f64(index as f64 / rate).ok()?;
     start.checked_add(offset)

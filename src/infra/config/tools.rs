@@ -87,7 +87,7 @@ fn parse_ratio(value: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Cli, Command};
+    use crate::infra::config::{Cli, Command};
     use clap::Parser;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {

@@ -12,7 +12,7 @@ mod tools;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::telemetry::LogFormat;
+use crate::infra::telemetry::LogFormat;
 use parse::{parse_database_url, parse_non_empty};
 pub use serve::ServeArgs;
 pub use tools::{GenerateArgs, MIN_RATE, ReplayArgs, SendArgs};

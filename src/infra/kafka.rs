@@ -15,7 +15,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::config::KafkaArgs;
+use crate::infra::config::KafkaArgs;
 
 /// How often one kind of librdkafka error or warning is logged at most.
 const LOG_EVERY: Duration = Duration::from_secs(30);

@@ -2,7 +2,7 @@
 //! by `RUST_LOG`, human-readable text by default (coloured only on a terminal) or one JSON
 //! object per line with `LOG_FORMAT=json`.
 //!
-//! Each HTTP request is logged at INFO with target `access` (see `http::observe`), so
+//! Each HTTP request is logged at INFO with target `access` (see `http::middleware::observe`), so
 //! `RUST_LOG=info,access=off` silences the access log alone.
 
 use std::io::IsTerminal;
