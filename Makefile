@@ -54,9 +54,10 @@ bench-http: all-up ## GET by id: cache hits and misses against nginx, memory per
 bench-freshness: all-up ## Producer ack to first 200 on GET /api/order/{id}: p50/p99/max per case
 	@scripts/bench-freshness.sh
 
-lint: ## Check formatting and run clippy with warnings as errors
+lint: ## Check formatting, run clippy with warnings as errors, and check the API docs' links
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --lib --quiet
 
 compose-check: ## Check compose.yaml with docker compose / docker-compose config (no engine needed)
 	@bash scripts/compose-check.sh

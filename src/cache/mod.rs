@@ -1,9 +1,9 @@
 //! The in-memory cache of ready answers: each order's canonical JSON and its strong `ETag`,
 //! bounded by a time to live and by bytes, so that a hit is one lookup and a clone of shared
 //! bytes. Filled by ingest and by reads that miss (one database read per id however many
-//! requests miss at once); warmed from PostgreSQL in the background at start-up ([`warm`]).
+//! requests miss at once); warmed from PostgreSQL in the background at start-up (`warm.rs`).
 //! Ids that are not found are remembered for [`NEGATIVE_TTL`] only, and an arriving order
-//! clears that at once. One entry's bytes and weight are [`entry`]'s.
+//! clears that at once. One entry's bytes and weight are `entry.rs`'s.
 
 mod entry;
 mod warm;

@@ -21,7 +21,7 @@ use crate::infra::config::KafkaArgs;
 const LOG_EVERY: Duration = Duration::from_secs(30);
 
 /// The context of every Kafka client: logs librdkafka's errors and warnings, each kind at most
-/// once per [`LOG_EVERY`], with how many were left out.
+/// once per `LOG_EVERY` (30 s), with how many were left out.
 #[derive(Default)]
 pub struct KafkaContext {
     /// When each kind was last logged, and how many of it were suppressed since.

@@ -3,7 +3,7 @@
 //! after its message is safe in PostgreSQL, so a crash redelivers, and the duplicate policy
 //! makes redelivery harmless.
 //!
-//! Two tasks joined by a bounded channel: [`consumer`] fetches, [`write`] batches and
+//! Two tasks joined by a bounded channel: `consumer.rs` fetches, `write.rs` batches and
 //! writes. When the database is slow or down the channel fills, fetching stops, and memory
 //! stays bounded.
 

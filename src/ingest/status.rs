@@ -106,7 +106,7 @@ impl ClientContext for IngestContext {
         self.logs.error(error, reason);
     }
 
-    /// A consumer's statistics (every [`STATISTICS_INTERVAL_MS`]): the lag of each assigned
+    /// A consumer's statistics (every `STATISTICS_INTERVAL_MS`): the lag of each assigned
     /// partition becomes `kafka_consumer_lag`.
     fn stats(&self, statistics: Statistics) {
         for (topic, stats) in &statistics.topics {

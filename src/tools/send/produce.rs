@@ -1,5 +1,5 @@
 //! The produce loop of `send`: messages paced at a rate (or as fast as the broker takes
-//! them), at most [`IN_FLIGHT`] waiting for their acknowledgement, each delivered valid
+//! them), at most `IN_FLIGHT` (1,000) waiting for their acknowledgement, each delivered valid
 //! order's id written out, and the first error stopping the intake without losing those in
 //! flight.
 
@@ -28,7 +28,7 @@ fn due_time(start: Instant, index: u64, rate: f64) -> Option<Instant> {
     start.checked_add(offset)
 }
 
-/// Produces `messages` to `topic`, at most [`IN_FLIGHT`] waiting for their acknowledgement,
+/// Produces `messages` to `topic`, at most `IN_FLIGHT` (1,000) waiting for their acknowledgement,
 /// message `i` not before `i / rate` seconds from the start. Writes the id of each delivered
 /// valid order to `out` and reports each failed delivery on standard error.
 ///
