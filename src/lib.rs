@@ -7,7 +7,7 @@
 //! Apart from that spine, [`tools`] holds the commands that make and replay traffic (`send`,
 //! `generate`, `replay-rejected`) and [`infra`] what everything stands on (configuration,
 //! logs, metrics, shutdown, Kafka clients). Imports run one way: [`order`] and [`infra`]
-//! import nothing of the service, [`store`] only [`order`], [`cache`] only [`store`];
+//! import nothing of the service, [`store`] only [`order`] and [`infra`], [`cache`] only [`store`];
 //! [`ingest`], [`http`] and [`tools`] stand on those.
 
 pub mod cache;

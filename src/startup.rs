@@ -1,5 +1,7 @@
-//! Building `serve`: the database (migrated), the cache, the consumer and the HTTP listener,
-//! then the cache's warm-up in the background; then running them until shutdown.
+//! Building `serve`: the database (migrated), the cache and the new-order event hub (both
+//! filled by ingest and read by HTTP, so created here and handed to both), the consumer and
+//! the HTTP listener, then the cache's warm-up in the background; then running them until
+//! shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

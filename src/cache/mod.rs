@@ -57,7 +57,7 @@ enum LoadError {
 /// The entries, when the cache is on.
 struct Caches {
     /// Ready answers by `order_uid`, as [`buffer`]s; each weighs its key, its buffer and
-    /// [`ENTRY_OVERHEAD`].
+    /// `ENTRY_OVERHEAD` (`entry.rs`).
     orders: Cache<Box<str>, Bytes>,
     /// Ids recently not found, for [`NEGATIVE_TTL`].
     absent: Cache<Box<str>, ()>,

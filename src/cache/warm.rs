@@ -120,9 +120,9 @@ mod tests {
     use futures::future::BoxFuture;
     use tokio::sync::Semaphore;
 
-    use super::super::entry::{ENTRY_OVERHEAD, ETAG_LEN};
-    use super::super::{OrderCache, Served};
     use super::*;
+    use crate::cache::entry::{ENTRY_OVERHEAD, ETAG_LEN};
+    use crate::cache::{OrderCache, Served};
     use crate::store::OrderLookup;
 
     /// A [`RecentOrders`] whose answer waits for a gate, then gives `n` orders of 1,000 bytes
@@ -221,13 +221,13 @@ mod tests {
         let warm_up = cache.spawn_warm(fake.clone(), 10);
         let finished = warm_up.finished();
         let lookup = CountingLookup(AtomicUsize::new(0));
-        let (order, source) = cache
+        let (order, served) = cache
             .get_or_load("order-001", &lookup)
             .await
             .expect("no error")
             .expect("found");
         assert_eq!(
-            source,
+            served,
             Served::Miss,
             "answered from the store during warm-up"
         );
@@ -242,12 +242,12 @@ mod tests {
             .await
             .expect("the warm-up finishes");
         assert!(finished.is_finished());
-        let (_, source) = cache
+        let (_, served) = cache
             .get_or_load("order-002", &lookup)
             .await
             .expect("no error")
             .expect("warmed");
-        assert_eq!(source, Served::Hit, "order-002 came from the warm-up");
+        assert_eq!(served, Served::Hit, "order-002 came from the warm-up");
         assert_eq!(lookup.0.load(Ordering::SeqCst), 1);
     }
 

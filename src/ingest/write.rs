@@ -1,7 +1,8 @@
 //! The writing task: takes what was fetched in batches (up to a size, or a short linger),
 //! writes each batch in one transaction, retrying with backoff while the database fails
-//! (fetching paused meanwhile), then stores the batch's offsets for commit, fills the cache
-//! and publishes the rejections to the dead-letter topic.
+//! (fetching paused meanwhile), then stores the batch's offsets for commit, counts the batch,
+//! fills the cache and announces the new orders, and logs every rejection (conflicts
+//! included) and publishes it to the dead-letter topic.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -112,11 +113,7 @@ impl Writer {
             );
         }
         self.store_offsets(batch);
-        let all_rejected: Vec<RejectedMessage<'_>> = rejected
-            .iter()
-            .copied()
-            .chain(saved.rejected(&orders))
-            .collect();
+        let all_rejected = saved.all_rejected(&orders, &rejected);
         super::counters::record_batch(batch.len(), &saved.outcomes, &all_rejected);
         self.after_commit(&decided, &saved.outcomes, &all_rejected)
             .await;

@@ -62,8 +62,7 @@ impl OrderLookup for BatchedLookup {
                     Ok(Err(None)) | Err(_) => {}
                 }
             }
-            let read = self.store.order_json(&uid).await;
-            read.inspect_err(|error| error.log_read_failure("order by id"))
+            OrderLookup::find(&self.store, &uid).await
         })
     }
 }

@@ -2,21 +2,22 @@
 //! that broke the contract are kept in `rejected`. Migrations in `migrations/` are embedded.
 //!
 //! This file owns the pool and [`StoreError`]; every query is a method of [`Store`], one file
-//! per table and side: [`save`] (a batch in one transaction), [`orders`] (reading orders back),
-//! [`rejected`] (recording and replaying rejections), [`rejected_summary`] (the page's list of
-//! them). [`read`] holds the traits a test can fake; [`batched_lookup`] gathers concurrent
-//! misses into one query.
+//! per table and side: `save.rs` (a batch in one transaction), `orders.rs` (reading orders
+//! back), `rejected.rs` (recording and replaying rejections), `rejected_summary.rs` (the
+//! page's list of them). `read.rs` holds the traits a test can fake ([`OrderLookup`],
+//! [`RecentOrders`], [`RecentLists`], [`DatabasePing`]); `batched_lookup.rs` gathers
+//! concurrent misses into one query ([`BatchedLookup`]). Everything is used from here:
+//! `store::NewOrder`, not `store::save::NewOrder`.
 
-pub mod batched_lookup;
-pub mod orders;
-pub mod read;
-pub mod rejected;
-pub mod rejected_summary;
-pub mod save;
-
-use std::time::Duration;
+mod batched_lookup;
+mod orders;
+mod read;
+mod rejected;
+mod rejected_summary;
+mod save;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -24,7 +25,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 pub use batched_lookup::BatchedLookup;
 pub use read::{DatabasePing, OrderLookup, RecentLists, RecentOrders};
 pub use rejected::{MessageOrigin, PendingReplay, RejectedMessage};
-pub use rejected_summary::RejectedSummary;
+pub use rejected_summary::{PREVIEW_CHARS, RejectedSummary};
 pub use save::{NewOrder, SaveOutcome, SavedBatch};
 
 /// The embedded migrations from `migrations/`.
@@ -61,9 +62,10 @@ impl StoreError {
         matches!(self, Self::Unavailable(_) | Self::Timeout(_))
     }
 
-    /// Logs a failed read once, where it failed: a warning while the database is down or slow,
-    /// an error otherwise. `what` names the read.
-    pub fn log_read_failure(&self, what: &'static str) {
+    /// Logs a failed read once, where it failed (one line per failed query, however many
+    /// requests waited for it): a warning while the database is down or slow, an error
+    /// otherwise. `what` names the read.
+    pub(crate) fn log_read_failure(&self, what: &'static str) {
         if self.is_unavailable() {
             tracing::warn!(error = %self, what, "database read failed: database unavailable");
         } else {

@@ -45,10 +45,14 @@ pub trait DatabasePing: Send + Sync + 'static {
     fn ping(&self, timeout: Duration) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
+/// A read by id logs its own failure (the HTTP answer only maps it).
 impl OrderLookup for Store {
     fn find(&self, uid: &str) -> BoxFuture<'_, Result<Option<Bytes>, StoreError>> {
         let uid = uid.to_owned();
-        Box::pin(async move { self.order_json(&uid).await })
+        Box::pin(async move {
+            let read = self.order_json(&uid).await;
+            read.inspect_err(|error| error.log_read_failure("order by id"))
+        })
     }
 }
 

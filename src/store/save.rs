@@ -46,16 +46,18 @@ pub struct SavedBatch {
 }
 
 impl SavedBatch {
-    /// The recorded conflicts as rejected messages, each with the message its order came in
-    /// (`orders` is what was saved).
-    pub fn rejected<'a>(
+    /// Every rejection of the batch: `rejected` (what broke the contract), then the recorded
+    /// conflicts, each with the message its order came in (`orders` is what was saved).
+    pub fn all_rejected<'a>(
         &'a self,
         orders: &'a [NewOrder<'a>],
-    ) -> impl Iterator<Item = RejectedMessage<'a>> + 'a {
-        self.conflicts.iter().map(|(i, rejection)| RejectedMessage {
+        rejected: &[RejectedMessage<'a>],
+    ) -> Vec<RejectedMessage<'a>> {
+        let conflicts = self.conflicts.iter().map(|(i, rejection)| RejectedMessage {
             origin: orders[*i].origin,
             rejection,
-        })
+        });
+        rejected.iter().copied().chain(conflicts).collect()
     }
 }
 
@@ -134,12 +136,7 @@ impl Store {
             outcomes,
             conflicts,
         };
-        let all_rejected: Vec<RejectedMessage<'_>> = rejected
-            .iter()
-            .copied()
-            .chain(saved.rejected(orders))
-            .collect();
-        record_rejections(&mut tx, &all_rejected).await?;
+        record_rejections(&mut tx, &saved.all_rejected(orders, rejected)).await?;
         tx.commit().await?;
         Ok(saved)
     }

@@ -1,9 +1,8 @@
-//! The `rejected` table written and read directly, for tests: recording a rejection as ingest
-//! records one (the same columns; the same topic/partition/offset again does nothing) and
-//! reading back the most recent ones. Plain SQL on the store's pool, so the production
-//! `Store` carries no test-only queries.
+//! The `rejected` table for tests: recording a rejection through ingest's own path (a batch
+//! with no orders) and reading back the most recent ones with plain SQL on the store's pool,
+//! so that the production `Store` carries no test-only queries.
 
-use order_service::store::{RejectedMessage, Store};
+use order_service::store::{RejectedMessage, Store, StoreError};
 
 /// A recorded rejection, as read back.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -24,26 +23,16 @@ pub struct RejectedRow {
     pub reason: String,
 }
 
-/// Records `message` in `rejected`, as ingest does.
-pub async fn record_rejection(store: &Store, message: &RejectedMessage<'_>) -> sqlx::Result<()> {
-    let origin = message.origin;
-    let rejection = message.rejection;
-    sqlx::query(
-        r#"INSERT INTO rejected (topic, "partition", "offset", key, payload, reason_code, reason)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (topic, "partition", "offset") DO NOTHING"#,
-    )
-    .bind(origin.topic)
-    .bind(origin.partition)
-    .bind(origin.offset)
-    .bind(origin.key)
-    .bind(origin.payload)
-    .bind(rejection.kind.code())
-    // PostgreSQL text cannot hold U+0000, which a field name from a message may.
-    .bind(rejection.to_string().replace('\0', "\\u0000"))
-    .execute(store.pool())
-    .await?;
-    Ok(())
+/// Records `message` in `rejected` through ingest's own path: a batch with no orders and
+/// this one rejection.
+pub async fn record_rejection(
+    store: &Store,
+    message: &RejectedMessage<'_>,
+) -> Result<(), StoreError> {
+    store
+        .save_batch(&[], std::slice::from_ref(message))
+        .await
+        .map(|_| ())
 }
 
 /// The `limit` most recent rejections, newest first.

@@ -37,6 +37,8 @@ fn any_port() -> SocketAddr {
 }
 
 /// Settings for a fresh database, topic, dead-letter topic and group, HTTP on a free port.
+/// Everything else is the service's default (the cache's bound too: 256 MiB, where the
+/// hand-written settings this replaced said 64 MiB; no test depends on it).
 pub fn fresh_args() -> ServeArgs {
     let names = Names::unique("ordertest");
     let mut args = serve_defaults();

@@ -233,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn a_route_template_is_interned_once() {
+    fn a_route_label_is_the_static_template_from_routes() {
         let first = route_label(Some("/api/order/{order_uid}"));
         let second = route_label(Some(&String::from("/api/order/{order_uid}")));
         assert_eq!(first, "/api/order/{order_uid}");

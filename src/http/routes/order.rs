@@ -20,7 +20,7 @@ use crate::infra::metrics::names;
 use crate::order::rules::is_valid_order_uid;
 
 /// The header that says where the answer came from.
-pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// `Cache-Control` of an order: orders are immutable, so any cache may keep one for a year
 /// without asking again.

@@ -1,5 +1,6 @@
-//! The fake store of the HTTP unit tests: one [`FakeStore`] behind every read seam the HTTP
-//! layer has ([`crate::store::read`]), answering as its [`Mode`] says.
+//! The fake store of the HTTP unit tests: one [`FakeStore`] behind every read seam of the
+//! store (`store/read.rs`: lookups by id, the warm-up's recent orders, the lists, the ping),
+//! answering as its [`Mode`] says.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
