@@ -84,6 +84,24 @@ pub fn client_config(kafka: &KafkaArgs) -> ClientConfig {
     config
 }
 
+/// The settings of every producer of the service (`send`'s and the dead-letter topic's):
+/// idempotent, so that a retry after a lost acknowledgement or a leader change never writes a
+/// message twice nor out of order within a partition; acknowledged by every in-sync replica
+/// (`acks=all`, which idempotence requires); and a delivery that is not acknowledged within
+/// `delivery_timeout` fails (`message.timeout.ms`, librdkafka's delivery timeout) instead of
+/// being retried for the default 5 minutes.
+pub fn producer_config(kafka: &KafkaArgs, delivery_timeout: Duration) -> ClientConfig {
+    let mut config = client_config(kafka);
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            delivery_timeout.as_millis().to_string(),
+        );
+    config
+}
+
 /// Creates the orders topic with the configured partitions unless it exists already; `true`
 /// if it was created now.
 pub async fn ensure_topic(kafka: &KafkaArgs) -> anyhow::Result<bool> {
@@ -122,4 +140,32 @@ pub async fn ensure_named_topic(
         }
     }
     Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rdkafka::producer::FutureProducer;
+
+    use super::{KafkaContext, producer_config};
+    use crate::infra::config::KafkaArgs;
+
+    #[test]
+    fn every_producer_is_idempotent_acknowledged_by_all_and_bounded_in_time() {
+        let kafka = KafkaArgs {
+            kafka_brokers: "127.0.0.1:1".to_owned(),
+            kafka_topic: "orders".to_owned(),
+            kafka_topic_partitions: 3,
+            kafka_topic_replication_factor: None,
+        };
+        let config = producer_config(&kafka, Duration::from_secs(7));
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+        assert_eq!(config.get("acks"), Some("all"));
+        assert_eq!(config.get("message.timeout.ms"), Some("7000"));
+        // librdkafka accepts the combination (it refuses idempotence with, e.g., acks=1).
+        let created: Result<FutureProducer<KafkaContext>, _> =
+            config.create_with_context(KafkaContext::default());
+        assert!(created.is_ok(), "{:?}", created.err());
+    }
 }

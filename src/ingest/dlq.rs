@@ -9,7 +9,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::infra::config::KafkaArgs;
-use crate::infra::kafka::{KafkaContext, client_config};
+use crate::infra::kafka::{KafkaContext, producer_config};
 use crate::order::MAX_MESSAGE_BYTES;
 use crate::store::RejectedMessage;
 
@@ -28,11 +28,8 @@ pub struct DeadLetters {
 impl DeadLetters {
     /// A publisher to `topic` on `kafka`'s brokers.
     pub fn new(kafka: &KafkaArgs, topic: &str) -> anyhow::Result<Self> {
-        let producer = client_config(kafka)
-            .set(
-                "message.timeout.ms",
-                PUBLISH_TIMEOUT.as_millis().to_string(),
-            )
+        // The same guarantees as `send`'s producer: idempotent, acks=all, a bounded delivery.
+        let producer = producer_config(kafka, PUBLISH_TIMEOUT)
             .set("linger.ms", "20")
             // Room for a value of the contract's largest size plus key and headers.
             .set("message.max.bytes", (2 * MAX_MESSAGE_BYTES).to_string())

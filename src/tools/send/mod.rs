@@ -21,7 +21,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use rdkafka::producer::FutureProducer;
 
 use crate::infra::config::{KafkaArgs, SendArgs};
-use crate::infra::kafka::{KafkaContext, client_config, ensure_topic};
+use crate::infra::kafka::{KafkaContext, ensure_topic, producer_config};
 use crate::tools::generator::fake_messages;
 
 pub use input::line_message;
@@ -79,15 +79,14 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
     }
 }
 
-/// The producer of `send`: every replica acknowledges, a delivery fails after `timeout`.
-/// The freshness benchmark produces with it too.
+/// The producer of `send`: the service's producer settings ([`producer_config`]: idempotent,
+/// every in-sync replica acknowledges, a delivery fails after `timeout`), lingering 5 ms to
+/// batch. The freshness benchmark produces with it too.
 pub fn producer(
     kafka: &KafkaArgs,
     timeout: Duration,
 ) -> anyhow::Result<FutureProducer<KafkaContext>> {
-    client_config(kafka)
-        .set("acks", "all")
-        .set("message.timeout.ms", timeout.as_millis().to_string())
+    producer_config(kafka, timeout)
         .set("linger.ms", "5")
         .create_with_context(KafkaContext::default())
         .context("cannot create the Kafka producer")
