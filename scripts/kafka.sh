@@ -210,6 +210,15 @@ group.initial.rebalance.delay.ms=0
 broker.heartbeat.interval.ms=500
 broker.session.timeout.ms=3000
 replica.lag.time.max.ms=10000
+
+# Consumer groups of the KIP-848 protocol (group.protocol=consumer) take their session timeout
+# and heartbeat from the broker, not the client: 10 s and 3 s, as order-service's classic
+# default (KAFKA_SESSION_TIMEOUT) and its heartbeat, instead of 45 s and 5 s (each bounded by
+# a minimum of the same value, lowered here too).
+group.consumer.min.session.timeout.ms=6000
+group.consumer.session.timeout.ms=10000
+group.consumer.min.heartbeat.interval.ms=1000
+group.consumer.heartbeat.interval.ms=3000
 EOF
 }
 
