@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use order_service::infra::config::KafkaArgs;
+use order_service::infra::config::{GroupProtocol, KafkaArgs};
 use order_service::ingest::{GroupMember, build_consumer};
 use rdkafka::Message;
 
@@ -23,11 +23,12 @@ async fn main() -> anyhow::Result<()> {
         kafka_topic_replication_factor: None,
     };
     let member = GroupMember {
-        group_id: group,
+        group_id: group.clone(),
         instance_id: None,
+        protocol: GroupProtocol::Classic,
         session_timeout: Duration::from_secs(10),
     };
-    let consumer = build_consumer(&kafka, member)?;
+    let consumer = build_consumer(&kafka, &member)?;
     let mut seen = 0u64;
     let mut bytes = 0usize;
     let mut started = None;

@@ -19,7 +19,7 @@ use crate::http::{AppState, router};
 use crate::infra::config::ServeArgs;
 use crate::infra::kafka::{ensure_named_topic, ensure_topic};
 use crate::ingest::{
-    BatchSettings, DeadLetters, GroupMember, Ingest, Sinks, build_consumer, start_new_topic_at_zero,
+    BatchSettings, ConsumerStatus, DeadLetters, GroupMember, Ingest, Sinks, start_new_topic_at_zero,
 };
 use crate::store::{BatchedLookup, Store};
 
@@ -82,11 +82,13 @@ impl Application {
             None => None,
         };
         let member = GroupMember {
-            group_id: &args.kafka_group_id,
-            instance_id: Some(args.kafka_group_instance_id.trim()).filter(|id| !id.is_empty()),
+            group_id: args.kafka_group_id.clone(),
+            instance_id: Some(args.kafka_group_instance_id.trim())
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned),
+            protocol: args.kafka_group_protocol,
             session_timeout: args.kafka_session_timeout,
         };
-        let consumer = build_consumer(&args.kafka, member)?;
         let batches = BatchSettings {
             max_messages: args.ingest_batch_size as usize,
             linger: args.ingest_batch_linger,
@@ -97,7 +99,7 @@ impl Application {
             events: events.clone(),
             dead_letters,
         };
-        let ingest = Ingest::new(consumer, sinks, batches);
+        let ingest = Ingest::new(args.kafka.clone(), member, sinks, batches)?;
 
         let listener = TcpListener::bind(args.http_addr)
             .await
@@ -129,6 +131,12 @@ impl Application {
     /// Says when the cache's warm-up has finished.
     pub fn warmed(&self) -> WarmedSignal {
         self.warm_up.finished()
+    }
+
+    /// The ingest consumer's state (running, reaching a broker, its assignment), as
+    /// readiness reads it.
+    pub fn consumer_status(&self) -> Arc<ConsumerStatus> {
+        self.state.readiness.consumer.clone()
     }
 
     /// The address the HTTP server listens on.

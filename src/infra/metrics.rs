@@ -29,6 +29,10 @@ pub mod names {
     /// Gauge, labels `topic` and `partition`: messages between the committed offset and the
     /// end of the partition.
     pub const KAFKA_CONSUMER_LAG: &str = "kafka_consumer_lag";
+    /// Counter: ingest consumers replaced after librdkafka reported a fatal error.
+    pub const KAFKA_CONSUMER_RESTARTS: &str = "kafka_consumer_restarts_total";
+    /// Gauge: 1 while the ingest consumer reaches a Kafka broker, 0 while none answers.
+    pub const KAFKA_BROKERS_REACHABLE: &str = "kafka_brokers_reachable";
     /// Histogram, label `query`: time a database call took.
     pub const DB_QUERY_DURATION: &str = "db_query_duration_seconds";
     /// Counter: `GET /api/order` answered from the cache.
@@ -142,6 +146,16 @@ fn describe() {
         KAFKA_CONSUMER_LAG,
         Unit::Count,
         "Messages between the committed offset and the end of each assigned partition."
+    );
+    describe_counter!(
+        KAFKA_CONSUMER_RESTARTS,
+        Unit::Count,
+        "Ingest consumers replaced by a new one after a fatal error (a fenced member, say)."
+    );
+    describe_gauge!(
+        KAFKA_BROKERS_REACHABLE,
+        Unit::Count,
+        "1 while the ingest consumer reaches a Kafka broker, 0 while none answers."
     );
     describe_histogram!(
         DB_QUERY_DURATION,

@@ -7,13 +7,14 @@ use std::time::Duration;
 use anyhow::Context;
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::status::{IngestContext, STATISTICS_INTERVAL_MS};
-use crate::infra::config::KafkaArgs;
+use super::status::{ConsumerStatus, IngestContext, STATISTICS_INTERVAL_MS};
+use crate::infra::config::{GroupProtocol, KafkaArgs};
 use crate::infra::kafka::client_config;
 use crate::infra::metrics::names;
 
@@ -21,31 +22,65 @@ use crate::infra::metrics::names;
 pub type Consumer = StreamConsumer<IngestContext>;
 
 /// Who the ingest's consumer is in its group.
-#[derive(Debug, Clone, Copy)]
-pub struct GroupMember<'a> {
+#[derive(Debug, Clone)]
+pub struct GroupMember {
     /// The consumer group.
-    pub group_id: &'a str,
+    pub group_id: String,
     /// Static membership id, if any: a restart with the same id takes the partitions back
     /// at once instead of waiting for the old session to expire.
-    pub instance_id: Option<&'a str>,
-    /// How long the group waits for a silent member (`session.timeout.ms`).
+    pub instance_id: Option<String>,
+    /// The group protocol (`group.protocol`).
+    pub protocol: GroupProtocol,
+    /// How long the group waits for a silent member (`session.timeout.ms`); the classic
+    /// protocol's only: with KIP-848 the broker's setting rules.
     pub session_timeout: Duration,
 }
 
 /// A consumer in `member`'s group, subscribed to the orders topic, that commits only the
 /// offsets the writer stores.
-pub fn build_consumer(kafka: &KafkaArgs, member: GroupMember<'_>) -> anyhow::Result<Consumer> {
+pub fn build_consumer(kafka: &KafkaArgs, member: &GroupMember) -> anyhow::Result<Consumer> {
+    build_consumer_reporting_to(kafka, member, Arc::default())
+}
+
+/// [`build_consumer`], keeping `status` up to date (a consumer that replaces another keeps
+/// reporting where the first did).
+pub(super) fn build_consumer_reporting_to(
+    kafka: &KafkaArgs,
+    member: &GroupMember,
+    status: Arc<ConsumerStatus>,
+) -> anyhow::Result<Consumer> {
+    let consumer: Consumer = consumer_config(kafka, member)
+        .create_with_context(IngestContext::new(status))
+        .context("cannot create the Kafka consumer")?;
+    consumer
+        .subscribe(&[&kafka.kafka_topic])
+        .with_context(|| format!("cannot subscribe to {}", kafka.kafka_topic))?;
+    Ok(consumer)
+}
+
+/// The settings of the ingest's consumer.
+fn consumer_config(kafka: &KafkaArgs, member: &GroupMember) -> ClientConfig {
     let mut config = client_config(kafka);
-    if let Some(instance_id) = member.instance_id {
+    if let Some(instance_id) = &member.instance_id {
         config.set("group.instance.id", instance_id);
     }
-    let session_ms = member.session_timeout.as_millis();
-    // librdkafka's heartbeat is every 3 s; a short session needs at least three per session.
-    let heartbeat_ms = (session_ms / 3).min(3000);
-    let consumer: Consumer = config
-        .set("group.id", member.group_id)
-        .set("session.timeout.ms", session_ms.to_string())
-        .set("heartbeat.interval.ms", heartbeat_ms.to_string())
+    config
+        .set("group.id", &member.group_id)
+        .set("group.protocol", member.protocol.as_str());
+    match member.protocol {
+        GroupProtocol::Classic => {
+            let session_ms = member.session_timeout.as_millis();
+            // librdkafka's heartbeat is every 3 s; a short session needs at least three per
+            // session.
+            let heartbeat_ms = (session_ms / 3).min(3000);
+            config
+                .set("session.timeout.ms", session_ms.to_string())
+                .set("heartbeat.interval.ms", heartbeat_ms.to_string());
+        }
+        // The broker owns the session and the heartbeat; librdkafka refuses these settings.
+        GroupProtocol::Consumer => {}
+    }
+    config
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")
@@ -64,14 +99,10 @@ pub fn build_consumer(kafka: &KafkaArgs, member: GroupMember<'_>) -> anyhow::Res
         // partition's first order waited for (about 600 ms on a topic `serve` just created;
         // make bench-freshness). The cost: an idle consumer fetches 50 times a second.
         .set("fetch.wait.max.ms", "20")
-        // Statistics feed `kafka_consumer_lag` (see `IngestContext::stats`).
-        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
-        .create_with_context(IngestContext::default())
-        .context("cannot create the Kafka consumer")?;
-    consumer
-        .subscribe(&[&kafka.kafka_topic])
-        .with_context(|| format!("cannot subscribe to {}", kafka.kafka_topic))?;
-    Ok(consumer)
+        // Statistics feed `kafka_consumer_lag` and the brokers' reachability (see
+        // `IngestContext::stats`).
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+    config
 }
 
 /// Commits offset 0 of each of the orders topic's `partitions` for `group_id`, for a topic
@@ -105,22 +136,36 @@ pub async fn start_new_topic_at_zero(kafka: &KafkaArgs, group_id: &str, partitio
     }
 }
 
-/// Receives messages and sends them to the writer until `shutdown` is cancelled or the
-/// writer is gone. A full channel makes this wait, which stops fetching.
+/// Why fetching ended.
+#[derive(Debug)]
+pub enum Fetched {
+    /// Shutdown, or the writer is gone.
+    Stopped,
+    /// librdkafka raised a fatal error: this consumer can fetch no more and must be replaced
+    /// (with KIP-848, for example, a static member that restarts before its old session
+    /// expired is fenced with `UNRELEASED_INSTANCE_ID`).
+    Fatal(KafkaError),
+}
+
+/// Receives messages and sends them to the writer until `shutdown` is cancelled, the writer
+/// is gone or the consumer fails for good. A full channel makes this wait, which stops
+/// fetching.
 pub async fn fetch(
     consumer: Arc<Consumer>,
     to_writer: mpsc::Sender<OwnedMessage>,
     shutdown: CancellationToken,
-) {
+) -> Fetched {
     // Kafka errors are logged when they start and when they end, not one by one.
     let mut kafka_failing = false;
+    let status = Arc::clone(consumer.context().status());
     loop {
         let received = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => return Fetched::Stopped,
             received = consumer.recv() => received,
         };
         let message = match received {
             Ok(message) => message.detach(),
+            Err(error @ KafkaError::MessageConsumptionFatal(_)) => return Fetched::Fatal(error),
             Err(error) => {
                 if kafka_failing {
                     tracing::debug!(%error, "Kafka consumer error");
@@ -132,6 +177,8 @@ pub async fn fetch(
             }
         };
         metrics::counter!(names::ORDERS_CONSUMED).increment(1);
+        // A message came from a broker: one answers (cheap: an atomic load when known).
+        status.set_brokers_reachable(true);
         if std::mem::take(&mut kafka_failing) {
             tracing::info!("Kafka consumer receiving again");
         }
@@ -141,8 +188,58 @@ pub async fn fetch(
             "fetched"
         );
         tokio::select! {
-            () = shutdown.cancelled() => return,
-            sent = to_writer.send(message) => if sent.is_err() { return },
+            () = shutdown.cancelled() => return Fetched::Stopped,
+            sent = to_writer.send(message) => if sent.is_err() { return Fetched::Stopped },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Consumer, GroupMember, consumer_config};
+    use crate::infra::config::{GroupProtocol, KafkaArgs};
+    use crate::ingest::status::IngestContext;
+
+    fn kafka() -> KafkaArgs {
+        KafkaArgs {
+            kafka_brokers: "127.0.0.1:1".to_owned(),
+            kafka_topic: "orders".to_owned(),
+            kafka_topic_partitions: 3,
+            kafka_topic_replication_factor: None,
+        }
+    }
+
+    fn member(protocol: GroupProtocol) -> GroupMember {
+        GroupMember {
+            group_id: "group".to_owned(),
+            instance_id: Some("instance-1".to_owned()),
+            protocol,
+            session_timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn the_classic_protocol_sets_the_session_and_the_consumer_protocol_leaves_it_to_the_broker() {
+        let classic = consumer_config(&kafka(), &member(GroupProtocol::Classic));
+        assert_eq!(classic.get("group.protocol"), Some("classic"));
+        assert_eq!(classic.get("session.timeout.ms"), Some("10000"));
+        assert_eq!(classic.get("heartbeat.interval.ms"), Some("3000"));
+        assert_eq!(classic.get("group.instance.id"), Some("instance-1"));
+
+        let next = consumer_config(&kafka(), &member(GroupProtocol::Consumer));
+        assert_eq!(next.get("group.protocol"), Some("consumer"));
+        assert_eq!(next.get("session.timeout.ms"), None);
+        assert_eq!(next.get("heartbeat.interval.ms"), None);
+        assert_eq!(next.get("group.instance.id"), Some("instance-1"));
+        assert_eq!(next.get("enable.auto.offset.store"), Some("false"));
+
+        // librdkafka accepts both (it refuses session.timeout.ms with group.protocol=consumer).
+        for config in [classic, next] {
+            let created: Result<Consumer, _> =
+                config.create_with_context(IngestContext::new(Default::default()));
+            assert!(created.is_ok(), "{:?}", created.err());
         }
     }
 }

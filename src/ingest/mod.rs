@@ -18,16 +18,20 @@ mod write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer as _};
+use rdkafka::consumer::CommitMode;
+use rdkafka::consumer::Consumer as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use consumer::{Consumer, GroupMember, build_consumer, start_new_topic_at_zero};
+use consumer::{Fetched, build_consumer_reporting_to};
 pub use dlq::DeadLetters;
 pub use status::{ConsumerStatus, IngestContext};
 
 use crate::cache::OrderCache;
 use crate::events::OrderEvents;
+use crate::infra::config::KafkaArgs;
+use crate::infra::metrics::names;
 use crate::store::Store;
 
 /// How ingest batches its writes.
@@ -52,48 +56,133 @@ pub struct Sinks {
     pub dead_letters: Option<DeadLetters>,
 }
 
-/// The ingest: a consumer and what it writes to.
+/// How long ingest waits before a new consumer replaces one that failed for good. Two
+/// fatal errors seen in the fault tests: a static member whose session timed out while the
+/// group's coordinator moved is fenced by its own rejoin (`FENCED_INSTANCE_ID`, classic
+/// protocol), and with KIP-848 a static member restarted after a crash is refused
+/// (`UNRELEASED_INSTANCE_ID`) until its old session expires, each attempt logged.
+pub const CONSUMER_RESTART_AFTER: Duration = Duration::from_secs(2);
+
+/// The ingest: a consumer (replaced if it fails for good) and what it writes to.
 pub struct Ingest {
-    /// The subscribed consumer, shared by the fetching and the writing task.
-    consumer: Arc<Consumer>,
-    /// The writing side.
-    writer: write::Writer,
+    /// Where the consumer connects.
+    kafka: KafkaArgs,
+    /// Who the consumer is in its group.
+    member: GroupMember,
+    /// The first consumer, built (and its settings checked) with the ingest.
+    first: Option<Consumer>,
+    /// The consumers' state, for readiness: every consumer of this ingest reports here.
+    status: Arc<ConsumerStatus>,
+    /// Where batches go.
+    sinks: Sinks,
+    /// Batch size and linger.
+    batches: BatchSettings,
 }
 
 impl Ingest {
-    /// An ingest over `consumer`, writing batches of up to `batches` to `sinks`.
-    pub fn new(consumer: Consumer, sinks: Sinks, batches: BatchSettings) -> Self {
-        let consumer = Arc::new(consumer);
-        let writer = write::Writer::new(consumer.clone(), sinks, batches);
-        Self { consumer, writer }
+    /// An ingest of `kafka`'s orders topic as `member` of its group, writing batches of up to
+    /// `batches` to `sinks`. Fails if the consumer cannot be made (a setting librdkafka
+    /// refuses, say).
+    pub fn new(
+        kafka: KafkaArgs,
+        member: GroupMember,
+        sinks: Sinks,
+        batches: BatchSettings,
+    ) -> anyhow::Result<Self> {
+        let status = Arc::new(ConsumerStatus::default());
+        let first = build_consumer_reporting_to(&kafka, &member, status.clone())?;
+        Ok(Self {
+            kafka,
+            member,
+            first: Some(first),
+            status,
+            sinks,
+            batches,
+        })
     }
 
     /// The consumer's state the readiness check reads (running, assignment).
     pub fn status(&self) -> Arc<ConsumerStatus> {
-        self.consumer.context().status().clone()
+        self.status.clone()
     }
 
     /// Runs until `shutdown` is cancelled: then fetching stops, what was fetched is written,
-    /// and the offsets of what was written are committed.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// and the offsets of what was written are committed. A consumer that fails for good is
+    /// replaced by a new one after [`CONSUMER_RESTART_AFTER`]; what the failed one fetched
+    /// and wrote but could not commit is delivered again, and the duplicate policy makes
+    /// that harmless.
+    pub async fn run(mut self, shutdown: CancellationToken) {
         tracing::info!("ingest started");
-        let status = self.consumer.context().status().clone();
-        status.set_running(true);
-        let capacity = 2 * self.writer.batch_size();
+        let mut next = self.first.take();
+        loop {
+            let consumer = match next.take() {
+                Some(consumer) => consumer,
+                None => match build_consumer_reporting_to(
+                    &self.kafka,
+                    &self.member,
+                    self.status.clone(),
+                ) {
+                    Ok(consumer) => consumer,
+                    Err(error) => {
+                        tracing::error!("{error:#}; trying again in {CONSUMER_RESTART_AFTER:?}");
+                        if wait_or_shutdown(&shutdown).await {
+                            break;
+                        }
+                        continue;
+                    }
+                },
+            };
+            let consumer = Arc::new(consumer);
+            let fetched = self.session(&consumer, &shutdown).await;
+            match fetched {
+                Fetched::Stopped => {
+                    match consumer.commit_consumer_state(CommitMode::Sync) {
+                        Ok(()) => tracing::info!("ingest stopped, offsets committed"),
+                        Err(error) => {
+                            tracing::info!(%error, "ingest stopped, no new offsets to commit")
+                        }
+                    }
+                    break;
+                }
+                Fetched::Fatal(error) => {
+                    metrics::counter!(names::KAFKA_CONSUMER_RESTARTS).increment(1);
+                    tracing::error!(
+                        %error,
+                        "the Kafka consumer failed for good; a new one joins the group in {CONSUMER_RESTART_AFTER:?}"
+                    );
+                    self.status.set_assignment(Vec::new());
+                    // Closing a consumer may wait for the group coordinator: off the runtime.
+                    let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+                    if wait_or_shutdown(&shutdown).await {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One consumer's life: fetching and writing until shutdown, or until the consumer fails
+    /// for good (then what it had fetched is still written).
+    async fn session(&self, consumer: &Arc<Consumer>, shutdown: &CancellationToken) -> Fetched {
+        self.status.set_running(true);
+        let writer = write::Writer::new(consumer, &self.sinks, self.batches);
+        let capacity = 2 * writer.batch_size();
         let (sender, receiver) = mpsc::channel(capacity);
-        let fetching = tokio::spawn(consumer::fetch(
-            self.consumer.clone(),
-            sender,
-            shutdown.clone(),
-        ));
-        self.writer.run(receiver, &shutdown).await;
-        if let Err(error) = fetching.await {
+        let fetching = tokio::spawn(consumer::fetch(consumer.clone(), sender, shutdown.clone()));
+        writer.run(receiver, shutdown).await;
+        let fetched = fetching.await.unwrap_or_else(|error| {
             tracing::error!(%error, "the fetching task failed");
-        }
-        status.set_running(false);
-        match self.consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) => tracing::info!("ingest stopped, offsets committed"),
-            Err(error) => tracing::info!(%error, "ingest stopped, no new offsets to commit"),
-        }
+            Fetched::Stopped
+        });
+        self.status.set_running(false);
+        fetched
+    }
+}
+
+/// Waits [`CONSUMER_RESTART_AFTER`]; `true` if shutdown came first.
+async fn wait_or_shutdown(shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => true,
+        () = tokio::time::sleep(CONSUMER_RESTART_AFTER) => false,
     }
 }

@@ -12,6 +12,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 
 use crate::infra::kafka::KafkaContext;
 use crate::infra::metrics::names;
@@ -34,6 +35,10 @@ pub struct ConsumerStatus {
     /// When the consumer last gave up a non-empty assignment (a rebalance revokes every
     /// partition before it assigns them anew).
     revoked_at: Mutex<Option<Instant>>,
+    /// Whether no broker answers the consumer now (`brokers_lost_at` says since when).
+    brokers_lost: AtomicBool,
+    /// Since when no broker has answered, while none does.
+    brokers_lost_at: Mutex<Option<Instant>>,
 }
 
 impl ConsumerStatus {
@@ -50,6 +55,14 @@ impl ConsumerStatus {
     /// How many partitions the group assigned to this consumer.
     pub fn assigned_partitions(&self) -> usize {
         self.assigned.load(Ordering::Acquire)
+    }
+
+    /// The assigned partitions, as `(topic, partition)`.
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        self.partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Replaces the assignment with `partitions`.
@@ -73,6 +86,39 @@ impl ConsumerStatus {
                 .is_some_and(|at| at.elapsed() <= grace)
     }
 
+    /// Records whether any broker answers the consumer: librdkafka's "all brokers down"
+    /// error says none does; its statistics, and every message received, say whether one does.
+    pub(crate) fn set_brokers_reachable(&self, reachable: bool) {
+        if self.brokers_lost.load(Ordering::Acquire) != reachable {
+            return;
+        }
+        let mut lost_at = self
+            .brokers_lost_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if reachable {
+            *lost_at = None;
+            tracing::info!("a Kafka broker answers again");
+        } else {
+            *lost_at = Some(Instant::now());
+            tracing::warn!("no Kafka broker answers; ingest waits for one");
+        }
+        self.brokers_lost.store(!reachable, Ordering::Release);
+        metrics::gauge!(names::KAFKA_BROKERS_REACHABLE).set(if reachable { 1.0 } else { 0.0 });
+    }
+
+    /// How long no broker has answered the consumer, if none answers now.
+    pub fn brokers_unreachable_for(&self) -> Option<Duration> {
+        if !self.brokers_lost.load(Ordering::Acquire) {
+            return None;
+        }
+        let lost_at = self
+            .brokers_lost_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        lost_at.map(|at| at.elapsed())
+    }
+
     /// Whether `(topic, partition)` is assigned.
     fn is_assigned(&self, topic: &str, partition: i32) -> bool {
         let current = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
@@ -82,7 +128,6 @@ impl ConsumerStatus {
 
 /// The ingest consumer's client context: the shared log throttling, plus the status and lag
 /// that only this consumer has.
-#[derive(Default)]
 pub struct IngestContext {
     /// librdkafka's logs and errors, throttled as for every client.
     logs: KafkaContext,
@@ -91,6 +136,14 @@ pub struct IngestContext {
 }
 
 impl IngestContext {
+    /// A context that keeps `status` up to date.
+    pub fn new(status: Arc<ConsumerStatus>) -> Self {
+        Self {
+            logs: KafkaContext::default(),
+            status,
+        }
+    }
+
     /// The consumer state this context keeps up to date.
     pub fn status(&self) -> &Arc<ConsumerStatus> {
         &self.status
@@ -103,12 +156,18 @@ impl ClientContext for IngestContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.status.set_brokers_reachable(false);
+        }
         self.logs.error(error, reason);
     }
 
-    /// A consumer's statistics (every `STATISTICS_INTERVAL_MS`): the lag of each assigned
-    /// partition becomes `kafka_consumer_lag`.
+    /// A consumer's statistics (every `STATISTICS_INTERVAL_MS`): whether any broker answers,
+    /// and the lag of each assigned partition as `kafka_consumer_lag`.
     fn stats(&self, statistics: Statistics) {
+        let reachable = any_broker_up(statistics.brokers.values());
+        self.status.set_brokers_reachable(reachable);
+        metrics::gauge!(names::KAFKA_BROKERS_REACHABLE).set(if reachable { 1.0 } else { 0.0 });
         for (topic, stats) in &statistics.topics {
             for (&partition, partition_stats) in &stats.partitions {
                 // -1 is librdkafka's internal "unassigned" partition.
@@ -127,6 +186,14 @@ impl ClientContext for IngestContext {
             }
         }
     }
+}
+
+/// Whether librdkafka has a working connection to any broker (its own internal broker, which
+/// stands for no connection at all, aside).
+fn any_broker_up<'a>(brokers: impl IntoIterator<Item = &'a rdkafka::statistics::Broker>) -> bool {
+    brokers
+        .into_iter()
+        .any(|broker| broker.source != "internal" && broker.state == "UP")
 }
 
 /// The lag of a partition: librdkafka's own (end minus committed offset) once something is
@@ -179,9 +246,51 @@ impl ConsumerContext for IngestContext {
 
 #[cfg(test)]
 mod tests {
-    use rdkafka::statistics::Partition;
+    use std::time::Duration;
 
-    use super::consumer_lag;
+    use rdkafka::statistics::{Broker, Partition};
+
+    use super::{ConsumerStatus, any_broker_up, consumer_lag};
+
+    fn broker(source: &str, state: &str) -> Broker {
+        Broker {
+            source: source.to_owned(),
+            state: state.to_owned(),
+            ..Broker::default()
+        }
+    }
+
+    #[test]
+    fn a_broker_is_reachable_when_librdkafka_has_one_up() {
+        let up = [broker("learned", "DOWN"), broker("configured", "UP")];
+        assert!(any_broker_up(&up));
+        let down = [
+            broker("learned", "DOWN"),
+            broker("configured", "CONNECT"),
+            broker("internal", "UP"),
+        ];
+        assert!(
+            !any_broker_up(&down),
+            "the internal broker is no connection"
+        );
+        assert!(!any_broker_up(&[]));
+    }
+
+    #[test]
+    fn losing_every_broker_is_timed_until_one_answers_again() {
+        let status = ConsumerStatus::default();
+        assert_eq!(status.brokers_unreachable_for(), None, "reachable at first");
+        status.set_brokers_reachable(false);
+        std::thread::sleep(Duration::from_millis(20));
+        status.set_brokers_reachable(false);
+        let lost = status.brokers_unreachable_for().expect("unreachable");
+        assert!(
+            lost >= Duration::from_millis(20),
+            "timed from the first loss: {lost:?}"
+        );
+        status.set_brokers_reachable(true);
+        assert_eq!(status.brokers_unreachable_for(), None);
+    }
 
     #[test]
     fn lag_is_librdkafkas_once_committed_else_the_whole_partition() {

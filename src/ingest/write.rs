@@ -5,7 +5,6 @@
 //! included) and publishes it to the dead-letter topic.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use rdkafka::Message;
 use rdkafka::consumer::Consumer as _;
@@ -19,19 +18,19 @@ use super::retry::Backoff;
 use super::{BatchSettings, Consumer, Sinks};
 use crate::store::{RejectedMessage, SaveOutcome};
 
-/// The writing side of ingest.
-pub struct Writer {
+/// The writing side of ingest, for one consumer (a new consumer gets a new writer).
+pub struct Writer<'a> {
     /// The consumer, to store offsets and to pause fetching.
-    consumer: Arc<Consumer>,
+    consumer: &'a Consumer,
     /// Where batches, orders, events and rejections go.
-    sinks: Sinks,
+    sinks: &'a Sinks,
     /// Batch size and linger.
     batches: BatchSettings,
 }
 
-impl Writer {
-    /// A writer of batches to `sinks`.
-    pub fn new(consumer: Arc<Consumer>, sinks: Sinks, batches: BatchSettings) -> Self {
+impl<'a> Writer<'a> {
+    /// A writer of batches to `sinks`, storing the offsets of what it wrote in `consumer`.
+    pub fn new(consumer: &'a Consumer, sinks: &'a Sinks, batches: BatchSettings) -> Self {
         Self {
             consumer,
             sinks,

@@ -1,6 +1,6 @@
 //! `GET /health/live` (the process runs and answers) and `GET /health/ready` (PostgreSQL
-//! answers `SELECT 1` within [`PING_TIMEOUT`] and the consumer runs with a non-empty
-//! assignment). Both answer in milliseconds: readiness makes one short query and reads two
+//! answers `SELECT 1` within [`PING_TIMEOUT`], and the consumer runs, reaches a broker and
+//! has a non-empty assignment). Both answer in milliseconds: readiness makes one short query and reads two
 //! atomics.
 
 use std::sync::Arc;
@@ -179,6 +179,14 @@ pub async fn check(readiness: &Readiness) -> ReadyBody {
     let assigned = consumer.assigned_partitions();
     let consumer = if !consumer.is_running() {
         Check::new(false, "consumer not running".to_owned())
+    } else if let Some(lost) = consumer.brokers_unreachable_for() {
+        Check::new(
+            false,
+            format!(
+                "no Kafka broker answers (for {:.0} s)",
+                lost.as_secs_f64().floor()
+            ),
+        )
     } else if assigned == 0 && consumer.held_partitions_within(REBALANCE_GRACE) {
         Check::new(
             true,

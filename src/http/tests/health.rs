@@ -1,5 +1,5 @@
-//! `GET /health/ready`: the database and an assigned, running consumer, and the grace a
-//! rebalance gets.
+//! `GET /health/ready`: the database and an assigned, running consumer that reaches a broker,
+//! and the grace a rebalance gets.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,4 +87,34 @@ async fn a_rebalance_keeps_an_instance_ready_but_an_instance_never_assigned_is_n
     );
     std::thread::sleep(Duration::from_millis(5));
     assert!(!consumer.held_partitions_within(Duration::from_millis(1)));
+}
+
+#[tokio::test]
+async fn no_broker_answering_makes_an_assigned_instance_not_ready_until_one_answers() {
+    let consumer = Arc::new(ConsumerStatus::default());
+    consumer.set_running(true);
+    consumer.set_assignment(vec![("orders".to_owned(), 0)]);
+    let app = TestApp::builder(Mode::Up)
+        .consumer(consumer.clone())
+        .build()
+        .app;
+
+    consumer.set_brokers_reachable(false);
+    let (response, body) = get(&app, "/health/ready").await;
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["checks"]["consumer"]["status"], "failing");
+    assert_eq!(
+        body["checks"]["consumer"]["detail"],
+        "no Kafka broker answers (for 0 s)"
+    );
+
+    consumer.set_brokers_reachable(true);
+    let (response, body) = get(&app, "/health/ready").await;
+    assert_eq!(response.status(), StatusCode::OK, "a broker answers again");
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        body["checks"]["consumer"]["detail"],
+        "1 partitions assigned"
+    );
 }

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::infra::telemetry::LogFormat;
 use parse::{parse_database_url, parse_non_empty};
-pub use serve::ServeArgs;
+pub use serve::{GroupProtocol, ServeArgs};
 pub use tools::{GenerateArgs, MIN_RATE, ReplayArgs, SendArgs};
 
 /// order-service: orders from Kafka, validated, kept in PostgreSQL, served from memory.

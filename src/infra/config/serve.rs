@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::parse::{parse_bytes, parse_duration, parse_non_empty, parse_session_timeout};
 use super::{DatabaseArgs, KafkaArgs};
@@ -36,9 +36,22 @@ pub struct ServeArgs {
         default_value = ""
     )]
     pub kafka_group_instance_id: String,
+    /// The consumer group protocol: `classic` (the default) or `consumer` (KIP-848, Apache
+    /// Kafka 4.0 or newer). With `consumer` the broker assigns the partitions and owns the
+    /// session timeout (`group.consumer.session.timeout.ms`, 45 s by default), so
+    /// `KAFKA_SESSION_TIMEOUT` is not used.
+    #[arg(
+        long,
+        env = "KAFKA_GROUP_PROTOCOL",
+        value_name = "KAFKA_GROUP_PROTOCOL",
+        value_enum,
+        default_value_t = GroupProtocol::Classic
+    )]
+    pub kafka_group_protocol: GroupProtocol,
     /// How long the group waits for a silent member before it gives its partitions to the
     /// others (`session.timeout.ms`; the broker accepts 6 s to 30 min by default). A member
     /// that restarts with dynamic membership waits this long for its old session to expire.
+    /// Classic protocol only.
     #[arg(
         long,
         env = "KAFKA_SESSION_TIMEOUT",
@@ -112,6 +125,27 @@ pub struct ServeArgs {
     /// Do not apply pending migrations at start-up.
     #[arg(long)]
     pub no_migrate: bool,
+}
+
+/// How the ingest's consumer takes part in its group (librdkafka's `group.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupProtocol {
+    /// The protocol of every Kafka version: the members agree on the assignment among
+    /// themselves, each rebalance revokes every partition, the client sets the session timeout.
+    Classic,
+    /// KIP-848: the broker's coordinator assigns partitions incrementally (a rebalance moves
+    /// only the partitions that change owner) and owns the session timeout.
+    Consumer,
+}
+
+impl GroupProtocol {
+    /// The value of librdkafka's `group.protocol`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Classic => "classic",
+            Self::Consumer => "consumer",
+        }
+    }
 }
 
 impl ServeArgs {
