@@ -2,9 +2,11 @@
 //! given (`settings.rs`), with an HTTP client, a producer to its topic and a pool on its
 //! database; stopped, and its database dropped, at the end of the test.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use order_service::infra::config::ServeArgs;
+use order_service::ingest::ConsumerStatus;
 use order_service::startup::Application;
 use order_service::store::Store;
 use rdkafka::producer::FutureProducer;
@@ -22,6 +24,8 @@ pub struct TestApp {
     pub args: ServeArgs,
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// Its ingest consumer's own view: running, reaching a broker, what it is assigned.
+    pub consumer: Arc<ConsumerStatus>,
     /// Its database, for assertions.
     pub store: Store,
     /// HTTP client.
@@ -63,6 +67,7 @@ impl TestApp {
         require_services(&args).await;
         let app = Application::build(&args).await.expect("the service builds");
         let base = format!("http://{}", app.addr());
+        let consumer = app.consumer_status();
         let warmed = app.warmed();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
@@ -73,6 +78,7 @@ impl TestApp {
         Self {
             args,
             base,
+            consumer,
             store,
             http: reqwest::Client::new(),
             producer,

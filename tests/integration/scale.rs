@@ -1,10 +1,11 @@
-//! Scale-out: two `serve` instances in one consumer group share a topic of several
-//! partitions. The group's coordinator (DescribeGroups) must show the assignment: Stable,
-//! one member per instance, every partition assigned to exactly one member, each member one
-//! at least. Every order is stored exactly once, both instances answer for any id, each
-//! ingests exactly the partitions the group assigned to it, and when one stops (gracefully)
-//! the other is assigned all the partitions and loses no order. Prints the figures
-//! (`--nocapture`).
+//! Scale-out, under both group protocols (`KAFKA_GROUP_PROTOCOL=classic` and `consumer`):
+//! two `serve` instances in one consumer group share a topic of several partitions. Each
+//! instance's consumer must hold a share (every partition assigned to exactly one instance,
+//! each instance one at least); with the classic protocol the group's coordinator
+//! (DescribeGroups) must show the same assignment, Stable, one member per instance. Every
+//! order is stored exactly once, both instances answer for any id, each ingests exactly the
+//! partitions the group assigned to it, and when one stops (gracefully) the other is
+//! assigned all the partitions and loses no order. Prints the figures (`--nocapture`).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::channel::oneshot::Canceled;
 use futures::stream::FuturesUnordered;
-use order_service::infra::config::{KafkaArgs, ServeArgs};
+use order_service::infra::config::{GroupProtocol, KafkaArgs, ServeArgs};
 use order_service::order::{Order, canonical_json};
 use order_service::store::Store;
 use order_service::tools::generator::fake_orders;
@@ -72,15 +73,71 @@ async fn wait_for_assignment(
     }
 }
 
-/// The partitions of each of the `members` (indexes into it), as `owners` (the member id
-/// of each partition) gives them.
-fn partitions_of(members: &[&str], owners: &[String]) -> Vec<Vec<i32>> {
-    members
-        .iter()
-        .map(|member| {
+/// How many times in a row (100 ms apart) the instances must agree on the assignment.
+const AGREED_POLLS: usize = 3;
+
+/// Waits until the consumers of `apps` share the topic's partitions among themselves: each
+/// partition assigned to exactly one, each one at least, the same three polls in a row.
+/// Returns the index in `apps` of each partition's owner, and the time taken.
+async fn wait_for_shares(apps: &[&TestApp]) -> (Vec<usize>, Duration) {
+    let start = Instant::now();
+    let mut agreed: Option<(Vec<usize>, usize)> = None;
+    loop {
+        let views: Vec<Vec<i32>> = apps
+            .iter()
+            .map(|app| {
+                let topic = &app.args.kafka.kafka_topic;
+                let mut partitions: Vec<i32> = app
+                    .consumer
+                    .assignment()
+                    .into_iter()
+                    .filter(|(t, _)| t == topic)
+                    .map(|(_, partition)| partition)
+                    .collect();
+                partitions.sort_unstable();
+                partitions
+            })
+            .collect();
+        let owners: Option<Vec<usize>> = (0..PARTITIONS)
+            .map(|partition| {
+                let mut holders = views
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.contains(&partition));
+                match (holders.next(), holders.next()) {
+                    (Some((owner, _)), None) => Some(owner),
+                    _ => None,
+                }
+            })
+            .collect();
+        let shared = owners.filter(|_| views.iter().all(|view| !view.is_empty()));
+        agreed = match (shared, agreed) {
+            (Some(owners), Some((seen, polls))) if owners == seen => Some((seen, polls + 1)),
+            (Some(owners), _) => Some((owners, 1)),
+            (None, _) => None,
+        };
+        if let Some((owners, polls)) = &agreed
+            && *polls >= AGREED_POLLS
+        {
+            return (owners.clone(), start.elapsed());
+        }
+        assert!(
+            start.elapsed() < PHASE_TIMEOUT,
+            "the {} instances do not share the {PARTITIONS} partitions after {PHASE_TIMEOUT:?}; they hold {views:?}",
+            apps.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The partitions each of `instances` instances owns, as `owners` (the owner of each
+/// partition) gives them.
+fn partitions_of(instances: usize, owners: &[usize]) -> Vec<Vec<i32>> {
+    (0..instances)
+        .map(|instance| {
             (0..PARTITIONS)
                 .zip(owners)
-                .filter(|(_, owner)| owner == member)
+                .filter(|(_, owner)| **owner == instance)
                 .map(|(partition, _)| partition)
                 .collect()
         })
@@ -159,34 +216,52 @@ fn sample<T>(items: &[T]) -> impl Iterator<Item = &T> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_stops() {
+    scale_out(GroupProtocol::Classic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_consumer_protocol_two_instances_share_the_partitions_and_one_takes_over() {
+    scale_out(GroupProtocol::Consumer).await;
+}
+
+/// The scale-out test with the group protocol `protocol`.
+async fn scale_out(protocol: GroupProtocol) {
+    let name = protocol.as_str();
     let mut args = fresh_args();
     args.kafka.kafka_topic_partitions = PARTITIONS;
-    let groups = GroupClient::new(&args.kafka);
+    args.kafka_group_protocol = protocol;
+    // DescribeGroups describes classic groups only (KIP-848 groups have their own request).
+    let groups = (protocol == GroupProtocol::Classic).then(|| GroupClient::new(&args.kafka));
     let first = TestApp::spawn_with(args).await;
-    // Both instances have the same client id, so each member is told apart by its member id:
-    // the first's is the one member of the group before the second starts (a member keeps
-    // its id across rebalances while it stays in the group).
-    let (_, alone, first_joined) = wait_for_assignment(&groups, &first.args, 1).await;
-    let first_member = alone[0].clone();
+    let (_, first_joined) = wait_for_shares(&[&first]).await;
+    // Both instances have the same client id, so the coordinator tells each member apart by
+    // its member id: the first's is the one member of the group before the second starts (a
+    // member keeps its id across rebalances while it stays in the group).
+    let first_member = match &groups {
+        Some(groups) => Some(wait_for_assignment(groups, &first.args, 1).await.1[0].clone()),
+        None => None,
+    };
     let starting = Instant::now();
     let second = TestApp::spawn_with(fresh_args_sharing(&first.args)).await;
     assert_ne!(first.base, second.base);
-    let (group, owners, _) = wait_for_assignment(&groups, &first.args, 2).await;
-    let joined = starting.elapsed();
-    let second_member = group
-        .members
-        .iter()
-        .map(|member| member.id.clone())
-        .find(|id| *id != first_member)
-        .expect("two members");
-    assert!(
-        owners.contains(&first_member),
-        "the first instance's member {first_member} left the group: {group:?}"
-    );
-    let shares = partitions_of(&[&first_member, &second_member], &owners);
+    let (owners, joined) = wait_for_shares(&[&first, &second]).await;
+    let joined = joined.max(starting.elapsed());
+    let shares = partitions_of(2, &owners);
+    let mut assignor = "assigned by the broker".to_owned();
+    if let (Some(groups), Some(first_member)) = (&groups, &first_member) {
+        // The coordinator agrees with the instances.
+        let (group, members_owning, _) = wait_for_assignment(groups, &first.args, 2).await;
+        let as_members: Vec<bool> = members_owning.iter().map(|m| m == first_member).collect();
+        let as_instances: Vec<bool> = owners.iter().map(|owner| *owner == 0).collect();
+        assert_eq!(
+            as_members, as_instances,
+            "the coordinator and the instances agree on who owns what: {group:?}"
+        );
+        assignor = format!("{} assignor", group.protocol);
+    }
     println!(
-        "scale-out: 2 instances, {PARTITIONS} partitions: the first alone owned them all {first_joined:.2?} after it served; group Stable ({} assignor) {joined:.2?} after the second began starting: first instance ({first_member}) owns {:?}, second ({second_member}) owns {:?}",
-        group.protocol, shares[0], shares[1]
+        "scale-out ({name} protocol): 2 instances, {PARTITIONS} partitions: the first alone owned them all {first_joined:.2?} after it served; shared ({assignor}) {joined:.2?} after the second began starting: the first instance owns {:?}, the second {:?}",
+        shares[0], shares[1]
     );
 
     let orders: Vec<Order> = fake_orders((FIRST + SECOND) as u64, None).collect();
@@ -197,7 +272,7 @@ async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_st
     wait_for_stored(&first.store, FIRST).await;
     let ingest = start.elapsed();
     println!(
-        "scale-out: {FIRST} orders produced in {produced:.2?}, all stored by 2 instances in {ingest:.2?} ({:.0} orders/s from the first produce)",
+        "scale-out ({name} protocol): {FIRST} orders produced in {produced:.2?}, all stored by 2 instances in {ingest:.2?} ({:.0} orders/s from the first produce)",
         FIRST as f64 / ingest.as_secs_f64()
     );
     let Counts { stored, rejected } = counts(&first.store).await;
@@ -206,7 +281,7 @@ async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_st
         (FIRST as i64, 0),
         "each order stored once"
     );
-    let (_, owners_after, _) = wait_for_assignment(&groups, &first.args, 2).await;
+    let (owners_after, _) = wait_for_shares(&[&first, &second]).await;
     assert_eq!(
         owners_after, owners,
         "no rebalance while the batch was ingested"
@@ -221,20 +296,20 @@ async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_st
         .collect();
     let (mut hits_first, mut hits_second) = (0, 0);
     for &(uid, partition) in sample(&delivered) {
-        let owner = &owners[usize::try_from(partition).expect("a partition")];
+        let owner = owners[usize::try_from(partition).expect("a partition")];
         let (status_first, hit_first) = lookup(&first, uid).await;
         let (status_second, hit_second) = lookup(&second, uid).await;
         assert_eq!((status_first, status_second), (200, 200), "{uid}");
         assert_eq!(
             (hit_first, hit_second),
-            (*owner == first_member, *owner == second_member),
-            "{uid} of partition {partition} must be ingested by its owner {owner} alone"
+            (owner == 0, owner == 1),
+            "{uid} of partition {partition} must be ingested by its owner (instance {owner}) alone"
         );
         hits_first += usize::from(hit_first);
         hits_second += usize::from(hit_second);
     }
     println!(
-        "scale-out: of {SAMPLE} sampled ids, ingested by the first instance {hits_first}, by the second {hits_second}, each by the member its partition is assigned to"
+        "scale-out ({name} protocol): of {SAMPLE} sampled ids, ingested by the first instance {hits_first}, by the second {hits_second}, each by the instance its partition is assigned to"
     );
     assert!(hits_first > 0 && hits_second > 0, "each ingests a share");
 
@@ -251,18 +326,22 @@ async fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_st
     let stopping = Instant::now();
     first.stop().await;
     let stopped = stopping.elapsed();
-    let (group, owners, _) = wait_for_assignment(&groups, &second.args, 1).await;
+    let (owners, _) = wait_for_shares(&[&second]).await;
     let taken_over = stopping.elapsed();
-    assert_eq!(
-        owners,
-        vec![second_member.clone(); PARTITIONS as usize],
-        "the second instance's member owns every partition: {group:?}"
-    );
+    assert_eq!(owners, vec![0; PARTITIONS as usize], "the second owns all");
+    if let Some(groups) = &groups {
+        let (group, _, _) = wait_for_assignment(groups, &second.args, 1).await;
+        assert_eq!(
+            group.members.len(),
+            1,
+            "the first left the group: {group:?}"
+        );
+    }
     producing.await.expect("no panic");
     wait_for_stored(&second.store, FIRST + SECOND).await;
     let all_stored = stopping.elapsed();
     println!(
-        "scale-out: first instance stopped in {stopped:.2?}; group Stable with the second ({second_member}) alone owning all {PARTITIONS} partitions {taken_over:.2?} after the stop began; all {} orders stored {all_stored:.2?} after it",
+        "scale-out ({name} protocol): first instance stopped in {stopped:.2?}; the second alone owned all {PARTITIONS} partitions {taken_over:.2?} after the stop began; all {} orders stored {all_stored:.2?} after it",
         FIRST + SECOND
     );
     let Counts { stored, rejected } = counts(&second.store).await;
