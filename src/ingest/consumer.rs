@@ -220,8 +220,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_classic_protocol_sets_the_session_and_the_consumer_protocol_leaves_it_to_the_broker() {
+    /// A `StreamConsumer` is created on a Tokio runtime (it spawns its wake-up task).
+    #[tokio::test]
+    async fn the_classic_protocol_sets_the_session_and_the_consumer_protocol_leaves_it_to_the_broker()
+     {
         let classic = consumer_config(&kafka(), &member(GroupProtocol::Classic));
         assert_eq!(classic.get("group.protocol"), Some("classic"));
         assert_eq!(classic.get("session.timeout.ms"), Some("10000"));
