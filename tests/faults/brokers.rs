@@ -168,7 +168,7 @@ async fn the_whole_cluster_stopped_for_20_seconds_loses_nothing_and_readiness_fo
     let mut test = Faulted::begin(500).await;
     let fault_at = test.fault_hits().await;
     let stopping = tokio::task::spawn_blocking(Cluster::stop_all);
-    // Readiness turns not-ready while no broker answers...
+    // Readiness's consumer check fails while no broker answers...
     let (not_ready, detail) = wait_readiness(&test.run, false, Duration::from_secs(60)).await;
     assert!(detail.starts_with("no Kafka broker answers"), "{detail}");
     stopping.await.expect("the nodes stop");
@@ -178,7 +178,7 @@ async fn the_whole_cluster_stopped_for_20_seconds_loses_nothing_and_readiness_fo
     assert!(test.serve.is_running(), "serve survives the outage");
     let restart = SystemTime::now();
     let starting = tokio::task::spawn_blocking(Cluster::start_all);
-    // ... and ready again once one answers.
+    // ... and passes again once one answers.
     let (ready, _) = wait_readiness(&test.run, true, Duration::from_secs(180)).await;
     starting.await.expect("the nodes start");
     let started = restart.elapsed().unwrap_or_default();
@@ -187,33 +187,32 @@ async fn the_whole_cluster_stopped_for_20_seconds_loses_nothing_and_readiness_fo
         fault_at,
         vec![
             ("stopping the three took", stopped),
-            ("readiness not ready after", not_ready),
+            ("readiness's consumer check failing after", not_ready),
             ("starting the three took", started),
-            ("ready again after the start began", ready),
+            ("passing again after the start began", ready),
         ],
     )
     .await;
 }
 
-/// Polls `GET /health/ready` every 100 ms until it says `ready` (or not), at most `within`;
-/// returns how long that took and the consumer check's detail.
-async fn wait_readiness(run: &Run, ready: bool, within: Duration) -> (Duration, String) {
+/// Polls `GET /health/ready` every 100 ms until its consumer check passes (`ok`) or fails,
+/// as `ok` asks, at most `within`; returns how long that took and the check's detail. (The
+/// database check may fail now and then on its own on this loaded machine: a `SELECT 1`
+/// slower than 500 ms; the consumer check is what a broker outage turns.)
+async fn wait_readiness(run: &Run, ok: bool, within: Duration) -> (Duration, String) {
     let started = SystemTime::now();
     loop {
         let response = run.get("/health/ready").await;
-        let is_ready = response.status() == 200;
         let body: serde_json::Value = response.json().await.expect("a JSON body");
-        if is_ready == ready {
-            let detail = body["checks"]["consumer"]["detail"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
+        let consumer = &body["checks"]["consumer"];
+        if (consumer["status"] == "ok") == ok {
+            let detail = consumer["detail"].as_str().unwrap_or_default().to_owned();
             return (started.elapsed().unwrap_or_default(), detail);
         }
         assert!(
             started.elapsed().unwrap_or_default() < within,
-            "readiness not {} within {within:?}: {body}",
-            if ready { "ready" } else { "not ready" }
+            "the consumer check not {} within {within:?}: {body}",
+            if ok { "ok" } else { "failing" }
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
