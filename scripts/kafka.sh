@@ -283,7 +283,9 @@ wait_started() {
     dir=$(node_dir "$id")
     deadline=$((SECONDS + WAIT_SECS))
     while ((SECONDS < deadline)); do
-        if tail -c +"$((offset + 1))" "$dir/kafka.log" | grep -q 'Kafka Server started'; then
+        # Not `grep -q`: it exits at the first match, and tail, still writing a long log,
+        # then dies of SIGPIPE, which pipefail turns into a failed test (seen on a cluster).
+        if tail -c +"$((offset + 1))" "$dir/kafka.log" | grep -F 'Kafka Server started' >/dev/null; then
             return 0
         fi
         if ! kill -0 "$pid" 2>/dev/null; then

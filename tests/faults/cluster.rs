@@ -31,12 +31,13 @@ pub struct Cluster {
 impl Cluster {
     /// Starts the three nodes (reusing those that run) and waits until the cluster is whole.
     pub async fn up() -> Self {
-        script(&["up"]);
         let client = ClientConfig::new()
             .set("bootstrap.servers", Self::bootstrap())
             .create()
             .expect("a metadata client");
+        // Made first, so that a failed start stops the nodes that did start.
         let cluster = Self { client };
+        script(&["up"]);
         cluster.wait_whole(None).await;
         cluster
     }
