@@ -22,6 +22,8 @@ const PARTITIONS: u32 = 6;
 const DOWN_FOR: Duration = Duration::from_secs(15);
 /// How long the whole cluster stays down.
 const CLUSTER_DOWN_FOR: Duration = Duration::from_secs(20);
+/// The role of the coordinator's node, as the kill-and-restart step names it.
+const COORDINATOR: &str = "the group's coordinator";
 /// How long `send` may take, outages included.
 const SEND_WITHIN: Duration = Duration::from_secs(400);
 
@@ -118,9 +120,12 @@ impl Faulted {
         self.cluster.kill_9(node);
         tokio::time::sleep(DOWN_FOR).await;
         self.cluster.start(node);
-        let fault = format!(
-            "kill -9 of broker {node} ({role}; the group's coordinator: broker {coordinator}), back after 15 s"
-        );
+        let who = match (node == coordinator, role == COORDINATOR) {
+            (_, true) => role.to_owned(),
+            (true, false) => format!("{role}, and the group's coordinator"),
+            (false, false) => format!("{role}; the group's coordinator is broker {coordinator}"),
+        };
+        let fault = format!("kill -9 of broker {node} ({who}), back after 15 s");
         self.end(&fault, fault_at, Vec::new()).await;
     }
 }
@@ -158,8 +163,7 @@ async fn kill_9_of_the_groups_coordinator_loses_nothing() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let test = Faulted::begin(500).await;
     let coordinator = test.cluster.coordinator_of(test.run.group());
-    test.kill_9_and_restart(coordinator, "the group's coordinator")
-        .await;
+    test.kill_9_and_restart(coordinator, COORDINATOR).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
