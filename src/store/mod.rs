@@ -23,7 +23,7 @@ use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub use batched_lookup::BatchedLookup;
-pub use error::StoreError;
+pub use error::{Refusal, StoreError};
 pub use read::{DatabasePing, OrderLookup, RecentLists, RecentOrders};
 pub use rejected::{MessageOrigin, PendingReplay, RejectedMessage};
 pub use rejected_summary::{PREVIEW_CHARS, RejectedSummary};
