@@ -22,7 +22,11 @@ pub mod names {
     pub const ORDERS_DUPLICATES: &str = "orders_duplicates_total";
     /// Counter, label `reason` (the rejection's reason code): messages rejected.
     pub const ORDERS_REJECTED: &str = "orders_rejected_total";
-    /// Counter: batches written in one transaction.
+    /// Counter, label `reason`: rejections PostgreSQL refused to record too (SQLSTATE class 22
+    /// or 23 on the `rejected` insert), so only the log and the dead-letter topic have them.
+    pub const REJECTIONS_UNRECORDED: &str = "rejections_unrecorded_total";
+    /// Counter: batches written (one transaction each, more when PostgreSQL refuses part of
+    /// one and it is split).
     pub const INGEST_BATCHES: &str = "ingest_batches_total";
     /// Histogram: messages per batch.
     pub const INGEST_BATCH_SIZE: &str = "ingest_batch_size";
@@ -133,9 +137,14 @@ fn describe() {
         "Messages rejected, by the rule they broke (reason)."
     );
     describe_counter!(
+        REJECTIONS_UNRECORDED,
+        Unit::Count,
+        "Rejections PostgreSQL refused to record too: only in the log and on the dead-letter topic."
+    );
+    describe_counter!(
         INGEST_BATCHES,
         Unit::Count,
-        "Batches written to PostgreSQL, one transaction each."
+        "Batches written to PostgreSQL: one transaction each, more when one is split around a refused message."
     );
     describe_histogram!(
         INGEST_BATCH_SIZE,

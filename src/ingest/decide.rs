@@ -20,6 +20,13 @@ pub enum Decided {
     Rejected(Rejection),
 }
 
+impl Decided {
+    /// Whether the message is an order to store (else a rejection to record).
+    pub fn is_order(&self) -> bool {
+        matches!(self, Self::Order { .. })
+    }
+}
+
 /// Decodes every message of a batch.
 pub fn decide(messages: &[OwnedMessage]) -> Vec<Decided> {
     messages

@@ -5,8 +5,11 @@
 //!
 //! Two tasks joined by a bounded channel: `consumer.rs` fetches, `write.rs` batches and
 //! writes. When the database is slow or down the channel fills, fetching stops, and memory
-//! stays bounded.
+//! stays bounded. When PostgreSQL refuses a batch for a reason in its data, `bisect.rs`
+//! splits it until the refused messages are found (they are rejected as `store_refused`), and
+//! `written.rs` says what became of each message.
 
+mod bisect;
 mod consumer;
 mod counters;
 mod decide;
@@ -14,6 +17,7 @@ mod dlq;
 mod retry;
 mod status;
 mod write;
+mod written;
 
 use std::sync::Arc;
 use std::time::Duration;

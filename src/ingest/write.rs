@@ -1,8 +1,11 @@
 //! The writing task: takes what was fetched in batches (up to a size, or a short linger),
 //! writes each batch in one transaction, retrying with backoff while the database fails
-//! (fetching paused meanwhile), then stores the batch's offsets for commit, counts the batch,
-//! fills the cache and announces the new orders, and logs every rejection (conflicts
-//! included) and publishes it to the dead-letter topic.
+//! (fetching paused meanwhile). A batch PostgreSQL refuses for a reason in its data is split
+//! until the refused messages stand alone (`bisect.rs`), and those are rejected as
+//! `store_refused`, so that one poison pill never stalls ingest. Once the whole batch is
+//! settled, the writer stores its offsets for commit, counts it, fills the cache and announces
+//! the new orders, and logs every rejection (conflicts and refusals included) and publishes it
+//! to the dead-letter topic.
 
 use std::collections::HashMap;
 
@@ -13,10 +16,13 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::decide::{Decided, decide, split};
+use super::bisect::{Bisection, Piece, Step};
+use super::decide::{Decided, decide, origin, split};
 use super::retry::Backoff;
+use super::written::Written;
 use super::{BatchSettings, Consumer, Sinks};
-use crate::store::{RejectedMessage, SaveOutcome};
+use crate::order::Rejection;
+use crate::store::{RejectedMessage, SaveOutcome, SavedBatch, StoreError};
 
 /// The writing side of ingest, for one consumer (a new consumer gets a new writer).
 pub struct Writer<'a> {
@@ -82,15 +88,48 @@ impl<'a> Writer<'a> {
         true
     }
 
-    /// Writes one batch, retrying until it is written; then offsets, cache and dead letters.
-    /// `false` if shutdown came first.
+    /// Writes one batch, retrying until it is written (around what PostgreSQL refuses); then
+    /// offsets, counters, cache and dead letters. `false` if shutdown came first.
     async fn write(&self, batch: &[OwnedMessage], shutdown: &CancellationToken) -> bool {
         let decided = decide(batch);
-        let (orders, rejected) = split(batch, &decided);
+        let Some(pieces) = self.save(batch, &decided, shutdown).await else {
+            return false;
+        };
+        self.store_offsets(batch);
+        let written = Written::new(batch, &decided, pieces);
+        super::counters::record_batch(&written);
+        self.after_commit(&written).await;
+        true
+    }
+
+    /// Saves the batch: whole, or split where PostgreSQL refuses it, each step retried with
+    /// backoff while the database fails (fetching paused meanwhile). What became of each part,
+    /// in order; `None` if shutdown came first (then what was committed is delivered again,
+    /// and the duplicate policy makes that harmless).
+    async fn save(
+        &self,
+        batch: &[OwnedMessage],
+        decided: &[Decided],
+        shutdown: &CancellationToken,
+    ) -> Option<Vec<Piece<SavedBatch>>> {
+        let mut plan = Bisection::new(decided.iter().map(Decided::is_order).collect());
         let mut backoff = Backoff::default();
-        let saved = loop {
-            match self.sinks.store.save_batch(&orders, &rejected).await {
-                Ok(saved) => break saved,
+        while let Some(step) = plan.step() {
+            match self.run_step(&step, batch, decided).await {
+                Ok(Some(saved)) => plan.saved(saved),
+                Ok(None) => plan.recorded(),
+                Err(StoreError::Refused(refusal)) => {
+                    if plan.refusals() == 0 {
+                        tracing::warn!(
+                            messages = batch.len(),
+                            %refusal,
+                            "PostgreSQL refused the batch for a reason in its data; splitting it to find the refused messages"
+                        );
+                    } else {
+                        tracing::debug!(?step, %refusal, "refused");
+                    }
+                    plan.refused(refusal);
+                }
                 Err(error) => {
                     let wait = backoff.next_wait();
                     if backoff.failures() == 1 {
@@ -98,12 +137,12 @@ impl<'a> Writer<'a> {
                         tracing::warn!(%error, "cannot store, ingest paused; retrying with backoff");
                     }
                     tokio::select! {
-                        () = shutdown.cancelled() => return false,
+                        () = shutdown.cancelled() => return None,
                         () = tokio::time::sleep(wait) => {}
                     }
                 }
             }
-        };
+        }
         if backoff.failures() > 0 {
             self.set_fetching(true);
             tracing::info!(
@@ -111,12 +150,36 @@ impl<'a> Writer<'a> {
                 "database back, ingest resumed"
             );
         }
-        self.store_offsets(batch);
-        let all_rejected = saved.all_rejected(&orders, &rejected);
-        super::counters::record_batch(batch.len(), &saved.outcomes, &all_rejected);
-        self.after_commit(&decided, &saved.outcomes, &all_rejected)
-            .await;
-        true
+        Some(plan.finish())
+    }
+
+    /// Runs one step of the plan, each in its own transaction: saving part of the batch
+    /// (`Some` of what it saved), or recording an order PostgreSQL refused as rejected.
+    async fn run_step(
+        &self,
+        step: &Step,
+        batch: &[OwnedMessage],
+        decided: &[Decided],
+    ) -> Result<Option<SavedBatch>, StoreError> {
+        match step {
+            Step::Save(range) => {
+                let (orders, rejected) = split(&batch[range.clone()], &decided[range.clone()]);
+                self.sinks
+                    .store
+                    .save_batch(&orders, &rejected)
+                    .await
+                    .map(Some)
+            }
+            Step::Record { index, refusal } => {
+                let rejection = Rejection::store_refused(refusal);
+                let refused = RejectedMessage {
+                    origin: origin(&batch[*index]),
+                    rejection: &rejection,
+                };
+                self.sinks.store.save_batch(&[], &[refused]).await?;
+                Ok(None)
+            }
+        }
     }
 
     /// Stores, for commit, the offset after the last message of each partition in the batch.
@@ -138,34 +201,35 @@ impl<'a> Writer<'a> {
     }
 
     /// Fills the cache with the batch's orders, announces the new ones, and logs and
-    /// publishes every rejection (conflicts included).
-    async fn after_commit(
-        &self,
-        decided: &[Decided],
-        outcomes: &[SaveOutcome],
-        rejected: &[RejectedMessage<'_>],
-    ) {
-        let orders = decided.iter().filter_map(|d| match d {
-            Decided::Order { uid, json } => Some((uid, json)),
-            Decided::Rejected(_) => None,
-        });
-        for ((uid, json), outcome) in orders.zip(outcomes) {
-            if *outcome == SaveOutcome::Stored {
+    /// publishes every rejection (conflicts and refusals included).
+    async fn after_commit(&self, written: &Written<'_>) {
+        for (uid, json, outcome) in written.orders() {
+            if outcome == Some(SaveOutcome::Stored) {
                 self.sinks.events.stored(json.as_bytes());
             }
-            if *outcome != SaveOutcome::Conflict {
+            if matches!(outcome, Some(SaveOutcome::Stored | SaveOutcome::Duplicate)) {
                 self.sinks.cache.insert(uid, json.as_bytes()).await;
             }
         }
-        for rejected in rejected {
-            tracing::warn!(
-                partition = rejected.origin.partition,
-                offset = rejected.origin.offset,
-                reason = %rejected.rejection,
-                "message rejected"
-            );
+        for (rejected, unrecorded) in written.rejections() {
+            match unrecorded {
+                None => tracing::warn!(
+                    partition = rejected.origin.partition,
+                    offset = rejected.origin.offset,
+                    reason = %rejected.rejection,
+                    "message rejected"
+                ),
+                Some(refusal) => tracing::error!(
+                    topic = rejected.origin.topic,
+                    partition = rejected.origin.partition,
+                    offset = rejected.origin.offset,
+                    reason = %rejected.rejection,
+                    %refusal,
+                    "message rejected, and PostgreSQL refused to record the rejection too: it is not in the rejected table, only in this log and on the dead-letter topic"
+                ),
+            }
             if let Some(dead_letters) = &self.sinks.dead_letters {
-                dead_letters.publish(rejected);
+                dead_letters.publish(&rejected);
             }
         }
     }

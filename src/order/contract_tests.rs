@@ -347,3 +347,14 @@ fn reject_codes_are_distinct() {
     let codes: std::collections::HashSet<_> = RejectKind::ALL.iter().map(|k| k.code()).collect();
     assert_eq!(codes.len(), RejectKind::ALL.len());
 }
+
+#[test]
+fn a_store_refusal_is_recorded_as_store_refused_with_what_the_database_said() {
+    let rejection = Rejection::store_refused("order refused by trigger (SQLSTATE 23514)");
+    assert_eq!(rejection.kind.code(), "store_refused");
+    assert_eq!(rejection.field, None);
+    assert_eq!(
+        rejection.to_string(),
+        "store refused: order refused by trigger (SQLSTATE 23514)"
+    );
+}

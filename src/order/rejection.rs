@@ -31,11 +31,14 @@ pub enum RejectKind {
     Inconsistent,
     /// An `order_uid` already stored with different content.
     Conflict,
+    /// A valid order PostgreSQL refused to store for a reason in its data (SQLSTATE class 22
+    /// or 23: a constraint or trigger of the database that the contract does not have).
+    StoreRefused,
 }
 
 impl RejectKind {
     /// Every kind, for tests, metrics and documentation.
-    pub const ALL: [RejectKind; 12] = [
+    pub const ALL: [RejectKind; 13] = [
         Self::EmptyMessage,
         Self::TooLarge,
         Self::NotUtf8,
@@ -48,6 +51,7 @@ impl RejectKind {
         Self::InvalidValue,
         Self::Inconsistent,
         Self::Conflict,
+        Self::StoreRefused,
     ];
 
     /// The stable snake_case name of the rule.
@@ -65,6 +69,7 @@ impl RejectKind {
             Self::InvalidValue => "invalid_value",
             Self::Inconsistent => "inconsistent",
             Self::Conflict => "conflict",
+            Self::StoreRefused => "store_refused",
         }
     }
 
@@ -83,6 +88,7 @@ impl RejectKind {
             Self::InvalidValue => "invalid value",
             Self::Inconsistent => "inconsistent",
             Self::Conflict => "conflict",
+            Self::StoreRefused => "store refused",
         }
     }
 }
@@ -116,6 +122,12 @@ impl Rejection {
             "order_uid",
             format!("{uid} is already stored with different content"),
         )
+    }
+
+    /// The rejection of a valid order PostgreSQL refused: `why` is its SQLSTATE and primary
+    /// message (never the failing row, which is the order's content).
+    pub fn store_refused(why: impl fmt::Display) -> Self {
+        Self::message(RejectKind::StoreRefused, why.to_string())
     }
 
     /// A rejection naming the field at `path`.

@@ -1,28 +1,29 @@
 //! PostgreSQL: the record of truth. Orders are kept as JSONB keyed by `order_uid`; messages
 //! that broke the contract are kept in `rejected`. Migrations in `migrations/` are embedded.
 //!
-//! This file owns the pool and [`StoreError`]; every query is a method of [`Store`], one file
-//! per table and side: `save.rs` (a batch in one transaction), `orders.rs` (reading orders
-//! back), `rejected.rs` (recording and replaying rejections), `rejected_summary.rs` (the
-//! page's list of them). `read.rs` holds the traits a test can fake ([`OrderLookup`],
-//! [`RecentOrders`], [`RecentLists`], [`DatabasePing`]); `batched_lookup.rs` gathers
-//! concurrent misses into one query ([`BatchedLookup`]). Everything is used from here:
-//! `store::NewOrder`, not `store::save::NewOrder`.
+//! This file owns the pool; `error.rs` owns [`StoreError`]. Every query is a method of
+//! [`Store`], one file per table and side: `save.rs` (a batch in one transaction),
+//! `orders.rs` (reading orders back), `rejected.rs` (recording and replaying rejections),
+//! `rejected_summary.rs` (the page's list of them). `read.rs` holds the traits a test can fake
+//! ([`OrderLookup`], [`RecentOrders`], [`RecentLists`], [`DatabasePing`]); `batched_lookup.rs`
+//! gathers concurrent misses into one query ([`BatchedLookup`]). Everything is used from
+//! here: `store::NewOrder`, not `store::save::NewOrder`.
 
 mod batched_lookup;
+mod error;
 mod orders;
 mod read;
 mod rejected;
 mod rejected_summary;
 mod save;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub use batched_lookup::BatchedLookup;
+pub use error::{Refusal, StoreError};
 pub use read::{DatabasePing, OrderLookup, RecentLists, RecentOrders};
 pub use rejected::{MessageOrigin, PendingReplay, RejectedMessage};
 pub use rejected_summary::{PREVIEW_CHARS, RejectedSummary};
@@ -30,71 +31,6 @@ pub use save::{NewOrder, SaveOutcome, SavedBatch};
 
 /// The embedded migrations from `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-/// A failure to talk to PostgreSQL, or a stored document that no longer decodes. Cheap to
-/// clone (the driver's error is shared), so that one failure can answer every request that
-/// waited for the same read.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    /// The database cannot be reached (connection refused, pool timed out...): retry later.
-    #[error("database unavailable: {0}")]
-    Unavailable(#[source] Arc<sqlx::Error>),
-    /// The database did not answer within the time given to it: retry later.
-    #[error("database did not answer within {0:?}")]
-    Timeout(Duration),
-    /// The database answered with an error.
-    #[error("database error: {0}")]
-    Query(#[source] Arc<sqlx::Error>),
-    /// A stored order that does not decode as an [`crate::order::Order`].
-    #[error("stored order {uid} does not decode: {reason}")]
-    Corrupt {
-        /// The order's id.
-        uid: String,
-        /// What serde said.
-        reason: String,
-    },
-}
-
-impl StoreError {
-    /// Whether waiting and trying again may succeed (the database is down or slow), as opposed
-    /// to an error that will be the same next time.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::Timeout(_))
-    }
-
-    /// Logs a failed read once, where it failed (one line per failed query, however many
-    /// requests waited for it): a warning while the database is down or slow, an error
-    /// otherwise. `what` names the read.
-    pub(crate) fn log_read_failure(&self, what: &'static str) {
-        if self.is_unavailable() {
-            tracing::warn!(error = %self, what, "database read failed: database unavailable");
-        } else {
-            tracing::error!(error = %self, what, "database read failed");
-        }
-    }
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => Self::Unavailable(Arc::new(e)),
-            // Connection exceptions (08), insufficient resources (53) and operator intervention
-            // (57: the server is shutting down or restarting) pass when the server is back.
-            sqlx::Error::Database(ref db)
-                if db
-                    .code()
-                    .is_some_and(|code| ["08", "53", "57"].iter().any(|c| code.starts_with(c))) =>
-            {
-                Self::Unavailable(Arc::new(e))
-            }
-            other => Self::Query(Arc::new(other)),
-        }
-    }
-}
 
 /// The connection pool and every query the service runs.
 #[derive(Clone, Debug)]

@@ -5,8 +5,8 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use crate::order::{canonical_json, decode};
-use crate::store::{NewOrder, Store};
+use crate::order::{Rejection, canonical_json, decode};
+use crate::store::{NewOrder, Store, StoreError};
 
 /// What a replay did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +15,8 @@ pub struct ReplaySummary {
     pub checked: u64,
     /// Now stored orders (or already stored with the same content), marked replayed.
     pub stored: u64,
-    /// Still breaking a rule, or still in conflict with a stored order.
+    /// Still breaking a rule, still in conflict with a stored order, or still refused by
+    /// PostgreSQL.
     pub still_rejected: u64,
 }
 
@@ -43,10 +44,16 @@ pub async fn replay(
                     origin: row.origin(),
                 };
                 // The same path as ingest; a conflict's rejection row is this row already.
-                let saved = store.save_batch(&[new], &[]).await?;
-                match saved.conflicts.first() {
-                    None => Ok(order.order_uid),
-                    Some((_, conflict)) => Err(conflict.to_string()),
+                match store.save_batch(&[new], &[]).await {
+                    Ok(saved) => match saved.conflicts.first() {
+                        None => Ok(order.order_uid),
+                        Some((_, conflict)) => Err(conflict.to_string()),
+                    },
+                    // PostgreSQL still refuses it (the constraint or trigger is still there).
+                    Err(StoreError::Refused(refusal)) => {
+                        Err(Rejection::store_refused(refusal).to_string())
+                    }
+                    Err(error) => return Err(error.into()),
                 }
             }
         };

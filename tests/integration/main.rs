@@ -10,6 +10,7 @@ mod hostile;
 mod openapi;
 mod page;
 mod poison;
+mod refused;
 mod scale;
 mod send;
 mod store;
