@@ -1,12 +1,15 @@
 //! The broker the tests use: its address, a raw producer that sends what a test hands it
-//! (bad messages included), and the topic setting an operator would raise.
+//! (bad messages included), the topic setting an operator would raise, and reading back a
+//! dead-letter topic.
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message};
 
 /// The broker the tests use unless `KAFKA_BROKERS` names others.
 const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
@@ -67,4 +70,64 @@ pub async fn raise_topic_message_limit(brokers: &str, topic: &str, bytes: usize)
     for result in results {
         result.unwrap_or_else(|(resource, code)| panic!("cannot alter {resource:?}: {code}"));
     }
+}
+
+/// One message of a dead-letter topic: its headers, and its payload.
+pub struct DeadLetter {
+    /// Its headers, as text, by name.
+    headers: Vec<(String, String)>,
+    /// Its payload (empty if it had none).
+    pub payload: Vec<u8>,
+}
+
+impl DeadLetter {
+    /// The header `name`; the test fails if it is missing.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .unwrap_or_else(|| panic!("no {name} header"))
+    }
+}
+
+/// The first `count` messages of the dead-letter topic `topic`, read from its start by the
+/// consumer group `group`; each must arrive within 30 s.
+pub async fn dead_letters(
+    brokers: &str,
+    group: &str,
+    topic: &str,
+    count: usize,
+) -> Vec<DeadLetter> {
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    reader.subscribe(&[topic]).expect("subscribe");
+    let mut letters = Vec::with_capacity(count);
+    while letters.len() < count {
+        let message = tokio::time::timeout(Duration::from_secs(30), reader.recv())
+            .await
+            .expect("the dead-letter topic has every rejection")
+            .expect("message");
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| {
+                        let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                        (h.key.to_owned(), value.into_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        letters.push(DeadLetter {
+            headers,
+            payload: message.payload().unwrap_or_default().to_vec(),
+        });
+    }
+    letters
 }

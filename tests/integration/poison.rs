@@ -2,19 +2,14 @@
 //! partition. Every valid order is stored, every bad message is recorded with the right
 //! reason and published to the dead-letter topic, and the consumer never stalls.
 
-use std::time::Duration;
-
 use order_service::order::canonical_json;
 use order_service::tools::generator::{SEEDED_NOW, fake_order};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Headers;
-use rdkafka::{ClientConfig, Message};
 use serde_json::json;
 
 use crate::common::app::TestApp;
-use crate::common::kafka::raise_topic_message_limit;
+use crate::common::kafka::{dead_letters, raise_topic_message_limit};
 use crate::common::sample::{SAMPLE, bytes, leaves, sample, with, without};
 
 /// A bad message and the reason code (and field) it must be recorded with.
@@ -188,39 +183,27 @@ async fn every_poison_is_recorded_and_every_valid_order_stored() {
     }
 
     // The dead-letter topic has every rejection, with its reason and origin in headers.
-    let dlq: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &app.args.kafka.kafka_brokers)
-        .set(
-            "group.id",
-            format!("{}_dlq_reader", app.args.kafka_group_id),
-        )
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    dlq.subscribe(&[&app.args.kafka_dlq_topic])
-        .expect("subscribe");
+    let group = format!("{}_dlq_reader", app.args.kafka_group_id);
+    let letters = dead_letters(
+        &app.args.kafka.kafka_brokers,
+        &group,
+        &app.args.kafka_dlq_topic,
+        expected.len(),
+    )
+    .await;
     let mut codes = Vec::new();
-    while codes.len() < expected.len() {
-        let message = tokio::time::timeout(Duration::from_secs(30), dlq.recv())
-            .await
-            .expect("the dead-letter topic has every rejection")
-            .expect("message");
-        let headers = message.headers().expect("headers");
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|h| h.key == name)
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_else(|| panic!("no {name} header"))
-        };
-        assert_eq!(header("source_topic"), app.args.kafka.kafka_topic);
-        header("source_partition")
+    for letter in &letters {
+        assert_eq!(letter.header("source_topic"), app.args.kafka.kafka_topic);
+        letter
+            .header("source_partition")
             .parse::<i32>()
             .expect("a partition");
-        header("source_offset").parse::<i64>().expect("an offset");
-        assert!(!header("reason").is_empty());
-        codes.push(header("reason_code"));
+        letter
+            .header("source_offset")
+            .parse::<i64>()
+            .expect("an offset");
+        assert!(!letter.header("reason").is_empty());
+        codes.push(letter.header("reason_code").to_owned());
     }
     let want_codes: Vec<_> = expected.iter().map(|(code, _)| code.to_string()).collect();
     assert_eq!(codes, want_codes);

@@ -15,14 +15,11 @@ use order_service::tools::generator::{SEEDED_NOW, fake_order};
 use order_service::tools::replay::replay;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Headers;
-use rdkafka::{ClientConfig, Message};
 
 use crate::common::app::TestApp;
 use crate::common::counts::counts;
 use crate::common::database::create_migrated;
-use crate::common::kafka::{produce, producer};
+use crate::common::kafka::{self, produce, producer};
 use crate::common::settings::fresh_args;
 use crate::common::wait::eventually;
 
@@ -138,40 +135,20 @@ async fn recorded(store: &Store) -> Vec<(i32, i64, String, String, Option<Vec<u8
 /// The first `count` messages of the dead-letter topic: (reason_code, source offset, reason,
 /// payload).
 async fn dead_letters(app: &TestApp, count: usize) -> Vec<(String, i64, String, Vec<u8>)> {
-    let dlq: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &app.args.kafka.kafka_brokers)
-        .set(
-            "group.id",
-            format!("{}_dlq_reader", app.args.kafka_group_id),
-        )
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    dlq.subscribe(&[&app.args.kafka_dlq_topic])
-        .expect("subscribe");
-    let mut letters = Vec::new();
-    while letters.len() < count {
-        let message = tokio::time::timeout(Duration::from_secs(30), dlq.recv())
-            .await
-            .expect("the dead-letter topic has every rejection")
-            .expect("message");
-        let headers = message.headers().expect("headers");
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|h| h.key == name)
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_else(|| panic!("no {name} header"))
-        };
-        letters.push((
-            header("reason_code"),
-            header("source_offset").parse().expect("an offset"),
-            header("reason"),
-            message.payload().unwrap_or_default().to_vec(),
-        ));
-    }
-    letters
+    let group = format!("{}_dlq_reader", app.args.kafka_group_id);
+    let brokers = &app.args.kafka.kafka_brokers;
+    kafka::dead_letters(brokers, &group, &app.args.kafka_dlq_topic, count)
+        .await
+        .into_iter()
+        .map(|letter| {
+            (
+                letter.header("reason_code").to_owned(),
+                letter.header("source_offset").parse().expect("an offset"),
+                letter.header("reason").to_owned(),
+                letter.payload,
+            )
+        })
+        .collect()
 }
 
 /// The value of the metric line starting with `series` in `GET /metrics`, if there is one.
