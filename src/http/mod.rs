@@ -27,6 +27,7 @@
 //! the handler does not finish at its first poll (a cache hit does).
 
 pub mod error;
+pub mod lookup_limit;
 pub mod middleware;
 pub mod routes;
 
