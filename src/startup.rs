@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cache::{OrderCache, WarmUp, WarmedSignal};
 use crate::events::OrderEvents;
+use crate::http::lookup_limit::LookupLimit;
 use crate::http::routes::health::Readiness;
 use crate::http::{AppState, router};
 use crate::infra::config::ServeArgs;
@@ -116,6 +117,7 @@ impl Application {
             readiness,
             lists: Arc::new(store),
             events,
+            lookup_limit: LookupLimit::new(args.lookup_limit()),
             shutdown: CancellationToken::new(),
         };
         Ok(Self {
@@ -159,7 +161,9 @@ impl Application {
             shutdown: shutdown.clone(),
             ..self.state
         };
-        let served = axum::serve(self.listener, router(state))
+        // With each connection's peer address, which the lookup limit keys clients by.
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
             .await;
         // If HTTP stopped on its own, stop ingest too.

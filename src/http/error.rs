@@ -9,6 +9,7 @@ use tower::BoxError;
 use tower::load_shed::error::Overloaded;
 use tower::timeout::error::Elapsed;
 
+use super::lookup_limit::Limited;
 use super::routes::lists::MAX_LIMIT;
 use crate::store::StoreError;
 
@@ -52,6 +53,15 @@ pub enum ApiError {
     /// slow to answer, which a client should retry later (hence `Retry-After`).
     #[error("the request took too long, try again shortly")]
     Timeout,
+    /// The client has spent its budget of failed lookups ([`super::lookup_limit`]); it may
+    /// look orders up again after `retry_after_secs`.
+    #[error(
+        "too many lookups of unknown orders from this client, try again after Retry-After seconds"
+    )]
+    TooManyLookups {
+        /// Seconds until the client's budget has a failure to give again (at least 1).
+        retry_after_secs: u64,
+    },
     /// Too many requests are in flight; this one was shed instead of queued.
     #[error("the service is overloaded, try again shortly")]
     Overloaded,
@@ -65,8 +75,8 @@ pub enum ApiError {
 #[serde(deny_unknown_fields)]
 pub struct ErrorBody {
     /// Stable machine code: `invalid_id`, `invalid_limit`, `invalid_target`, `not_found`, `no_route`,
-    /// `method_not_allowed`, `headers_too_large`, `unavailable`, `timeout`, `overloaded` or
-    /// `internal`.
+    /// `method_not_allowed`, `headers_too_large`, `too_many_lookups`, `unavailable`, `timeout`,
+    /// `overloaded` or `internal`.
     #[schema(example = "not_found")]
     pub error: &'static str,
     /// Human text; never internal error text.
@@ -88,6 +98,7 @@ impl ApiError {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "headers_too_large",
             ),
+            Self::TooManyLookups { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_lookups"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
@@ -100,6 +111,7 @@ impl ApiError {
         match self {
             Self::Unavailable | Self::Timeout => Some(HeaderValue::from_static(RETRY_AFTER_SECS)),
             Self::Overloaded => Some(HeaderValue::from_static(RETRY_AFTER_OVERLOADED_SECS)),
+            Self::TooManyLookups { retry_after_secs } => Some(HeaderValue::from(*retry_after_secs)),
             Self::InvalidId
             | Self::InvalidTarget
             | Self::InvalidLimit
@@ -138,6 +150,17 @@ impl From<StoreError> for ApiError {
             Self::Unavailable
         } else {
             Self::Internal
+        }
+    }
+}
+
+impl From<Limited> for ApiError {
+    /// A refused lookup: 429 with the wait in whole seconds, rounded up, at least 1.
+    fn from(limited: Limited) -> Self {
+        let wait = limited.retry_after;
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self::TooManyLookups {
+            retry_after_secs: secs.max(1),
         }
     }
 }

@@ -17,6 +17,10 @@
 //!    answered 503 at once instead of queueing;
 //! 6. the request timeout, inside the bound, so that a timed-out request frees its slot.
 //!
+//! The order route also holds each client to a budget of failed lookups
+//! ([`lookup_limit`]): in its handler, not in a layer, as only the lookup's outcome (a 404)
+//! says what it costs, and the other routes are not limited.
+//!
 //! The timeout and the bound hold a handler's response future, not the body it streams: the
 //! event stream (`/api/orders/stream`, see [`routes::stream`]) passes both once its headers
 //! are ready, and is bounded and ended at shutdown on its own.
@@ -27,6 +31,7 @@
 //! the handler does not finish at its first poll (a cache hit does).
 
 pub mod error;
+pub mod lookup_limit;
 pub mod middleware;
 pub mod routes;
 
@@ -50,6 +55,7 @@ use crate::cache::OrderCache;
 use crate::events::OrderEvents;
 use crate::store::{OrderLookup, RecentLists};
 use error::ApiError;
+use lookup_limit::LookupLimit;
 use middleware::error_answer::AnswerErrors;
 use middleware::guard::RequestGuard;
 use middleware::observe::ObserveLayer;
@@ -69,6 +75,8 @@ pub struct AppState {
     pub lists: Arc<dyn RecentLists>,
     /// Newly stored orders, for the live stream.
     pub events: OrderEvents,
+    /// The limit on failed order lookups per client.
+    pub lookup_limit: LookupLimit,
     /// Cancelled when the service stops: open event streams end then.
     pub shutdown: tokio_util::sync::CancellationToken,
 }

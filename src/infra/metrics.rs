@@ -49,6 +49,9 @@ pub mod names {
     pub const CACHE_BYTES: &str = "cache_bytes";
     /// Counter, labels `route`, `method`, `status`: HTTP requests answered.
     pub const HTTP_REQUESTS: &str = "http_requests_total";
+    /// Counter: `GET /api/order` answered 429 `too_many_lookups`, the client having spent its
+    /// budget of failed lookups.
+    pub const HTTP_LOOKUPS_LIMITED: &str = "http_lookups_limited_total";
     /// Histogram, labels `route`, `method`, `status`: time to answer an HTTP request.
     pub const HTTP_REQUEST_DURATION: &str = "http_request_duration_seconds";
 }
@@ -191,6 +194,11 @@ fn describe() {
         HTTP_REQUESTS,
         Unit::Count,
         "HTTP requests answered, by route, method and status."
+    );
+    describe_counter!(
+        HTTP_LOOKUPS_LIMITED,
+        Unit::Count,
+        "Order lookups answered 429: the client had spent its budget of failed lookups."
     );
     describe_histogram!(
         HTTP_REQUEST_DURATION,

@@ -7,6 +7,7 @@ mod cache;
 mod flow;
 mod group;
 mod hostile;
+mod lookup_limit;
 mod openapi;
 mod page;
 mod poison;

@@ -233,6 +233,10 @@ mod tests {
             "{order}"
         );
         assert!(
+            order["429"]["headers"]["Retry-After"].is_object(),
+            "{order}"
+        );
+        assert!(
             order["404"].is_object() && order["304"].is_object(),
             "{order}"
         );

@@ -3,10 +3,14 @@
 //! JSON either way, with a strong `ETag`; `If-None-Match` is answered `304 Not Modified`.
 //! Each order answered (200 or 304) counts as a cache hit or miss (`cache_hits_total`,
 //! `cache_misses_total`), here where the cache says which, and says it in `X-Cache`.
+//! A client that has spent its budget of failed lookups ([`crate::http::lookup_limit`]) is
+//! answered 429 `too_many_lookups`, found or not; only a 404 takes from the budget.
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
@@ -52,6 +56,8 @@ pub const ROUTE: Route = Route {
         (status = 304, description = "Not modified: the order still has the ETag given in If-None-Match"),
         (status = 400, description = "`invalid_id`: the id breaks the order_uid rule (no lookup made); `invalid_target`: a control character in the path or query", body = crate::http::error::ErrorBody),
         (status = 404, description = "`not_found`: no order has this id; `no_route`: no such path", body = crate::http::error::ErrorBody),
+        (status = 429, description = "`too_many_lookups`: this client has asked for too many unknown ids; retry after `Retry-After` seconds", body = crate::http::error::ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
         (status = 503, description = "`unavailable`: PostgreSQL unreachable and the order not cached; `timeout`; `overloaded`. Retry after `Retry-After` seconds", body = crate::http::error::ErrorBody,
             headers(("Retry-After" = String, description = "Seconds to wait before retrying")))
     )
@@ -67,11 +73,20 @@ pub async fn get_order(
     if !is_valid_order_uid(&uid) {
         return Err(ApiError::InvalidId);
     }
-    let (order, served) = state
-        .cache
-        .get_or_load(&uid, state.orders.as_ref())
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr);
+    let client = state.lookup_limit.client(peer);
+    if let Some(client) = client {
+        state.lookup_limit.check(client)?;
+    }
+    let Some((order, served)) = state.cache.get_or_load(&uid, state.orders.as_ref()).await? else {
+        if let Some(client) = client {
+            state.lookup_limit.failed(client)?;
+        }
+        return Err(ApiError::NotFound);
+    };
     count(served);
     Ok(order_response(order, served, request.headers()))
 }

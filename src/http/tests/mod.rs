@@ -9,6 +9,7 @@ mod errors;
 mod health;
 mod limits;
 mod lists;
+mod lookup_limit;
 mod observe;
 mod order;
 mod routing;

@@ -14,6 +14,7 @@ use tower::ServiceExt;
 
 use crate::cache::OrderCache;
 use crate::events::OrderEvents;
+use crate::http::lookup_limit::{LookupLimit, LookupLimitSettings};
 use crate::http::routes::health::Readiness;
 use crate::http::{AppState, Limits, router, router_with};
 use crate::ingest::ConsumerStatus;
@@ -48,6 +49,7 @@ impl TestApp {
             limits: None,
             cache: OrderCache::new(Duration::from_secs(60), 1 << 20),
             consumer: Arc::default(),
+            lookup_limit: LookupLimitSettings::default(),
         }
     }
 }
@@ -62,6 +64,8 @@ pub struct TestAppBuilder {
     cache: OrderCache,
     /// The consumer status readiness reads.
     consumer: Arc<ConsumerStatus>,
+    /// The limit on failed lookups.
+    lookup_limit: LookupLimitSettings,
 }
 
 impl TestAppBuilder {
@@ -83,6 +87,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// This limit on failed lookups instead of the default one.
+    pub fn lookup_limit(mut self, settings: LookupLimitSettings) -> Self {
+        self.lookup_limit = settings;
+        self
+    }
+
     /// The router and its parts.
     pub fn build(self) -> TestApp {
         let store = Arc::new(FakeStore::new(self.mode));
@@ -97,6 +107,7 @@ impl TestAppBuilder {
             },
             lists: store.clone(),
             events: events.clone(),
+            lookup_limit: LookupLimit::new(self.lookup_limit),
             shutdown: shutdown.clone(),
         };
         let app = match self.limits {

@@ -141,6 +141,35 @@ mod tests {
         assert_eq!(serve.kafka_group_id, "order-service");
         assert_eq!(serve.kafka.kafka_topic_replication_factor, None);
         assert_eq!(serve.kafka_session_timeout, Duration::from_secs(10));
+        assert_eq!(
+            serve.lookup_limit(),
+            crate::http::lookup_limit::LookupLimitSettings {
+                failures_per_minute: 60,
+                burst: 20,
+                exempt_loopback: true,
+            }
+        );
+    }
+
+    #[test]
+    fn the_lookup_limit_is_set_by_its_flags() {
+        let cli = parse(&[
+            "serve",
+            "--lookup-failures-per-minute",
+            "0",
+            "--lookup-failures-burst",
+            "5",
+            "--lookup-limit-exempt-loopback",
+            "false",
+        ])
+        .expect("the lookup limit's flags parse");
+        let Command::Serve(serve) = cli.command else {
+            panic!("serve must parse");
+        };
+        let limit = serve.lookup_limit();
+        assert_eq!(limit.failures_per_minute, 0);
+        assert_eq!(limit.burst, 5);
+        assert!(!limit.exempt_loopback);
     }
 
     #[test]
@@ -174,6 +203,12 @@ mod tests {
             ("--database-url", "mysql://x", "DATABASE_URL"),
             ("--kafka-brokers", " ", "KAFKA_BROKERS"),
             ("--kafka-session-timeout", "500ms", "KAFKA_SESSION_TIMEOUT"),
+            ("--lookup-failures-burst", "0", "LOOKUP_FAILURES_BURST"),
+            (
+                "--lookup-limit-exempt-loopback",
+                "maybe",
+                "LOOKUP_LIMIT_EXEMPT_LOOPBACK",
+            ),
             (
                 "--kafka-topic-replication-factor",
                 "0",

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::http::lookup_limit::{FAILURES_BURST, FAILURES_PER_MINUTE, LookupLimitSettings};
+
 use super::parse::{parse_bytes, parse_duration, parse_non_empty, parse_session_timeout};
 use super::{DatabaseArgs, KafkaArgs};
 
@@ -122,6 +124,34 @@ pub struct ServeArgs {
         value_parser = parse_duration
     )]
     pub ingest_batch_linger: Duration,
+    /// Failed order lookups (404) a client may make per minute once its burst is spent; past
+    /// them its lookups are answered 429 until its budget refills. `0` turns the limit off.
+    #[arg(
+        long,
+        env = "LOOKUP_FAILURES_PER_MINUTE",
+        value_name = "LOOKUP_FAILURES_PER_MINUTE",
+        default_value_t = FAILURES_PER_MINUTE
+    )]
+    pub lookup_failures_per_minute: u32,
+    /// Failed order lookups a client may make in a row before the per-minute rate applies.
+    #[arg(
+        long,
+        env = "LOOKUP_FAILURES_BURST",
+        value_name = "LOOKUP_FAILURES_BURST",
+        default_value_t = FAILURES_BURST,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub lookup_failures_burst: u32,
+    /// Whether loopback clients (127.0.0.0/8, ::1) are exempt from the lookup limit, so that
+    /// local benchmarks measure the service (`true` or `false`).
+    #[arg(
+        long,
+        env = "LOOKUP_LIMIT_EXEMPT_LOOPBACK",
+        value_name = "LOOKUP_LIMIT_EXEMPT_LOOPBACK",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub lookup_limit_exempt_loopback: bool,
     /// Do not apply pending migrations at start-up.
     #[arg(long)]
     pub no_migrate: bool,
@@ -149,6 +179,15 @@ impl GroupProtocol {
 }
 
 impl ServeArgs {
+    /// The limit on failed order lookups per client.
+    pub fn lookup_limit(&self) -> LookupLimitSettings {
+        LookupLimitSettings {
+            failures_per_minute: self.lookup_failures_per_minute,
+            burst: self.lookup_failures_burst,
+            exempt_loopback: self.lookup_limit_exempt_loopback,
+        }
+    }
+
     /// The dead-letter topic, unless turned off.
     pub fn dlq_topic(&self) -> Option<&str> {
         Some(self.kafka_dlq_topic.trim()).filter(|topic| !topic.is_empty())
