@@ -6,10 +6,10 @@
 //! A client that has spent its budget of failed lookups ([`crate::http::lookup_limit`]) is
 //! answered 429 `too_many_lookups`, found or not; only a 404 takes from the budget.
 
-use axum::body::Body;
-use axum::extract::rejection::PathRejection;
 use std::net::SocketAddr;
 
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
