@@ -11,10 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct Sending {
     /// The child process.
     child: Child,
-    /// Reads standard output: each acknowledged id, with when it came.
-    ids: JoinHandle<Vec<(SystemTime, String)>>,
-    /// Reads standard error: every line.
-    errors: JoinHandle<Vec<String>>,
+    /// Reads standard output: each acknowledged id, with when it came (taken by `finish`).
+    ids: Option<JoinHandle<Vec<(SystemTime, String)>>>,
+    /// Reads standard error: every line (taken by `finish`).
+    errors: Option<JoinHandle<Vec<String>>>,
 }
 
 /// What a finished `send` reported.
@@ -57,7 +57,11 @@ impl Sending {
                 .map_while(Result::ok)
                 .collect()
         });
-        Self { child, ids, errors }
+        Self {
+            child,
+            ids: Some(ids),
+            errors: Some(errors),
+        }
     }
 
     /// Waits for `send` to exit (at most `within`) and collects what it reported.
@@ -73,8 +77,18 @@ impl Sending {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        let ids = self.ids.join().expect("the stdout reader");
-        let errors = self.errors.join().expect("the stderr reader");
+        let ids = self
+            .ids
+            .take()
+            .expect("finished once")
+            .join()
+            .expect("the stdout reader");
+        let errors = self
+            .errors
+            .take()
+            .expect("finished once")
+            .join()
+            .expect("the stderr reader");
         let undelivered = errors
             .iter()
             .filter_map(|line| line.strip_prefix("not delivered: "))
@@ -92,6 +106,16 @@ impl Sending {
             invalid: count_of(&summary, "(invalid ", ')'),
             failed: count_of(&summary, "failed ", ','),
             summary,
+        }
+    }
+}
+
+impl Drop for Sending {
+    /// A test that fails before [`Sending::finish`] leaves no `send` running behind it.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
