@@ -1,7 +1,8 @@
 //! Kafka clients: the settings every client starts from, the context every client shares
 //! (librdkafka's errors, logged once per kind every half minute instead of several times a
 //! second while a broker is down), and creating topics that are missing. What only the ingest
-//! consumer keeps (its assignment, its lag) is `ingest/status.rs`'s.
+//! consumer keeps (its assignment, its lag, whether a broker answers) is in `ingest/status.rs`
+//! and `ingest/context.rs`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -13,7 +13,8 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::status::{ConsumerStatus, IngestContext, STATISTICS_INTERVAL_MS};
+use super::context::{IngestContext, STATISTICS_INTERVAL_MS};
+use super::status::ConsumerStatus;
 use crate::infra::config::{GroupProtocol, KafkaArgs};
 use crate::infra::kafka::client_config;
 use crate::infra::metrics::names;
@@ -200,7 +201,7 @@ mod tests {
 
     use super::{Consumer, GroupMember, consumer_config};
     use crate::infra::config::{GroupProtocol, KafkaArgs};
-    use crate::ingest::status::IngestContext;
+    use crate::ingest::context::IngestContext;
 
     fn kafka() -> KafkaArgs {
         KafkaArgs {

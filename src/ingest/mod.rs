@@ -11,6 +11,7 @@
 
 mod bisect;
 mod consumer;
+mod context;
 mod counters;
 mod decide;
 mod dlq;
@@ -22,15 +23,15 @@ mod written;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::CommitMode;
-use rdkafka::consumer::Consumer as _;
+use rdkafka::consumer::{CommitMode, Consumer as _};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use consumer::{Consumer, GroupMember, build_consumer, start_new_topic_at_zero};
 use consumer::{Fetched, build_consumer_reporting_to};
+pub use context::IngestContext;
 pub use dlq::DeadLetters;
-pub use status::{ConsumerStatus, IngestContext};
+pub use status::ConsumerStatus;
 
 use crate::cache::OrderCache;
 use crate::events::OrderEvents;

@@ -14,8 +14,8 @@ const EVERY: Duration = Duration::from_millis(50);
 
 /// The sampling task and what it saw.
 pub struct Progress {
-    /// When the handled count grew, and to what.
-    grew: Arc<Mutex<Vec<(SystemTime, i64)>>>,
+    /// When the handled count grew.
+    grew: Arc<Mutex<Vec<SystemTime>>>,
     /// The sampling task.
     task: tokio::task::JoinHandle<()>,
 }
@@ -34,9 +34,7 @@ impl Progress {
                     && counts.handled() > last
                 {
                     last = counts.handled();
-                    seen.lock()
-                        .expect("samples")
-                        .push((SystemTime::now(), last));
+                    seen.lock().expect("samples").push(SystemTime::now());
                 }
                 tokio::time::sleep(EVERY).await;
             }
@@ -48,7 +46,7 @@ impl Progress {
     /// 50 ms of a sample), up to the last message handled.
     pub fn longest_pause_after(&self, from: SystemTime) -> Duration {
         let grew = self.grew.lock().expect("samples");
-        longest_gap(from, grew.iter().map(|(at, _)| *at))
+        longest_gap(from, grew.iter().copied())
     }
 }
 

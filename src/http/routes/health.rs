@@ -1,7 +1,7 @@
 //! `GET /health/live` (the process runs and answers) and `GET /health/ready` (PostgreSQL
 //! answers `SELECT 1` within [`PING_TIMEOUT`], and the consumer runs, reaches a broker and
-//! has a non-empty assignment). Both answer in milliseconds: readiness makes one short query and reads two
-//! atomics.
+//! has a non-empty assignment). Both answer in milliseconds: readiness makes one short query
+//! and reads the consumer's status (atomics, and a lock only while no broker answers).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
