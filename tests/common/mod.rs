@@ -15,4 +15,5 @@ pub mod names;
 pub mod rejections;
 pub mod sample;
 pub mod settings;
+pub mod tls;
 pub mod wait;
