@@ -30,7 +30,16 @@ build: ## Build the release binary (target/release/order-service)
 migrate: all-up ## Create the database if missing and apply the migrations
 	$(CARGO) run --release -- migrate
 
-run: all-up ## Run the service: Kafka consumer + HTTP server on HTTP_ADDR (:8081)
+run: all-up ## Run the service: Kafka consumer + HTTP server on HTTP_ADDR (:8081); prints the page's sign-in link
+	@# Without an OPERATOR_TOKEN (environment or .env), one is made once, kept in
+	@# .run/operator-token (mode 600), and the page's sign-in link printed here, never logged.
+	@token_file=.run/operator-token; \
+	if [ -z "$${OPERATOR_TOKEN:-}" ] && ! grep -qs '^OPERATOR_TOKEN=' .env; then \
+		mkdir -p .run; \
+		[ -s $$token_file ] || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $$token_file); \
+		export OPERATOR_TOKEN=$$(cat $$token_file); \
+		echo "Open http://localhost:8081/#token=$$OPERATOR_TOKEN to sign in as the operator (token in $$token_file)"; \
+	fi; \
 	$(CARGO) run --release -- serve
 
 send: ## Produce N (default 10) fake orders to Kafka; prints their order_uid

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::{OrderCache, WarmUp, WarmedSignal};
 use crate::events::OrderEvents;
 use crate::http::lookup_limit::LookupLimit;
+use crate::http::operator::OperatorAccess;
 use crate::http::routes::health::Readiness;
 use crate::http::{AppState, router};
 use crate::infra::config::ServeArgs;
@@ -48,6 +49,15 @@ impl Application {
     /// Connects, migrates (unless told not to), subscribes, binds, and starts warming the
     /// cache in the background.
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Self> {
+        let operator = OperatorAccess::new(
+            args.operator_token.as_ref(),
+            args.order_lookup_requires_token,
+        )?;
+        if !operator.is_configured() {
+            tracing::warn!(
+                "OPERATOR_TOKEN is not set: /api/orders, /api/orders/stream and /api/rejected answer 401 to everyone"
+            );
+        }
         let metrics = crate::infra::metrics::install();
         let url = &args.database.database_url;
         if !args.no_migrate {
@@ -118,6 +128,7 @@ impl Application {
             lists: Arc::new(store),
             events,
             lookup_limit: LookupLimit::new(args.lookup_limit()),
+            operator,
             shutdown: CancellationToken::new(),
         };
         Ok(Self {

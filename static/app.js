@@ -1,13 +1,18 @@
 // order-service web page script (served at /assets/app.js, loaded as a module).
 // Owns: the lookup form, the address (/?id=<uid>, Back/Forward), the status messages in
 // #message, the rendering of one order in #order, the recent-orders list (GET /api/orders,
-// live from the SSE stream GET /api/orders/stream), the rejected panel (GET /api/rejected)
-// and the English / Russian texts (choice kept in localStorage). Every value taken from an
+// live from the SSE stream GET /api/orders/stream), the rejected panel (GET /api/rejected),
+// the operator sign-in those three need (the token kept in the operator_token cookie, which
+// the browser sends with every request of the page, the event stream's included; a link
+// may carry it as #token=..., which is taken and removed from the address at once) and the
+// English / Russian texts (choice kept in localStorage). Every value taken from an
 // order or a response is written with textContent / createElement / setAttribute, never as
 // HTML, so a value such as <img src=x onerror=...> shows as text and runs nothing.
 
 const ID_RULE = /^[A-Za-z0-9_-]{1,64}$/; // same rule as the server's order_uid
 const TIMEOUT_MS = 15000;
+const TOKEN_RULE = /^[A-Za-z0-9._~+\/=-]{16,256}$/; // same rule as the server's OPERATOR_TOKEN
+const TOKEN_COOKIE = 'operator_token';
 
 // ---- Pure helpers (no DOM), so they can be checked in node. ----------------------------
 /** True when `id` is 1..=64 characters of A-Z a-z 0-9 _ -. */
@@ -124,6 +129,13 @@ const TEXTS = {
     listUnavailable: 'the service is unavailable.',
     partition: 'partition', offset: 'offset', bytes: (n) => `${n} bytes`, tombstone: 'empty message (tombstone)',
     truncated: '(cut)', payload: 'Payload preview', opened: 'open',
+    signinTitle: 'Operator sign-in',
+    signinWhy: 'The lists show customers’ personal data: they need the operator token (OPERATOR_TOKEN of the service).',
+    tokenLabel: 'Operator token', signIn: 'Sign in', signOut: 'Sign out',
+    tokenInvalid: 'A token is 16 to 256 characters: letters, digits and - . _ ~ + / =.',
+    tokenRefused: 'The service refused this token.',
+    listLocked: 'Sign in as the operator to see this list.',
+    unauthorized: 'This service shows orders only to the operator: sign in with the operator token.',
   },
   ru: {
     title: 'Заказы', tagline: 'Получены из Kafka, сохранены order-service.',
@@ -170,6 +182,13 @@ const TEXTS = {
     listUnavailable: 'сервис недоступен.',
     partition: 'партиция', offset: 'смещение', bytes: (n) => `${n} байт`, tombstone: 'пустое сообщение (tombstone)',
     truncated: '(обрезано)', payload: 'Начало сообщения', opened: 'открыт',
+    signinTitle: 'Вход оператора',
+    signinWhy: 'В списках персональные данные покупателей: нужен токен оператора (OPERATOR_TOKEN сервиса).',
+    tokenLabel: 'Токен оператора', signIn: 'Войти', signOut: 'Выйти',
+    tokenInvalid: 'Токен — от 16 до 256 символов: буквы, цифры и - . _ ~ + / =.',
+    tokenRefused: 'Сервис не принял этот токен.',
+    listLocked: 'Войдите как оператор, чтобы увидеть этот список.',
+    unauthorized: 'Сервис показывает заказы только оператору: войдите с токеном оператора.',
   },
 };
 const LANGS = Object.keys(TEXTS);
@@ -193,10 +212,10 @@ function initialLang() {
 /** Which failure an error response is: by its JSON `error` code, else by HTTP status. */
 function classify(status, body) {
   const code = body && typeof body.error === 'string' ? body.error : null;
-  if (['invalid_id', 'not_found', 'unavailable', 'internal'].includes(code)) return code;
+  if (['invalid_id', 'not_found', 'unavailable', 'internal', 'unauthorized'].includes(code)) return code;
   if (code === 'timeout' || code === 'overloaded') return 'unavailable';
   if (code) return 'unexpected';
-  return { 400: 'invalid_id', 404: 'not_found', 503: 'unavailable' }[status]
+  return { 400: 'invalid_id', 401: 'unauthorized', 404: 'not_found', 503: 'unavailable' }[status]
     ?? (status >= 500 ? 'internal' : 'unexpected');
 }
 
@@ -208,7 +227,8 @@ function errorText(kind, id, { status, retryAfter } = {}) {
       return t('unavailable', /^\d+$/.test(retryAfter ?? '') ? t('inSeconds', retryAfter) : t('inAMoment'));
     case 'timeout': return t('timeout', TIMEOUT_MS / 1000);
     case 'unexpected': return t('unexpected', status);
-    case 'empty': case 'invalid_id': case 'internal': case 'network': case 'bad_response': return t(kind);
+    case 'empty': case 'invalid_id': case 'internal': case 'network': case 'bad_response': case 'unauthorized':
+      return t(kind);
     default: return t('unexpected', status);
   }
 }
@@ -463,7 +483,11 @@ async function fetchList(url) {
   try {
     const res = await fetch(url, { headers: { Accept: 'application/json' } });
     const body = tryParse(JSON.parse, await res.text());
-    if (!res.ok) return [null, classify(res.status, body)];
+    if (!res.ok) {
+      const kind = classify(res.status, body);
+      if (kind === 'unauthorized') showSignIn(true);
+      return [null, kind];
+    }
     return Array.isArray(body) ? [body, null] : [null, 'bad_response'];
   } catch {
     return [null, 'network'];
@@ -473,6 +497,10 @@ async function fetchList(url) {
 /** Fills a list's status line: loading, failed (with a retry) or empty. */
 function listState(box, items, error, emptyText, retry) {
   box.className = 'list-state';
+  if (error === 'unauthorized') {
+    box.classList.add('is-locked');
+    return box.replaceChildren(el('p', {}, t('listLocked')));
+  }
   if (error) {
     const why = error === 'unavailable' ? t('listUnavailable') : errorText(error, '', {});
     const again = el('button', { type: 'button', class: 'small' }, t('tryAgain'));
@@ -557,6 +585,7 @@ function setLive(state) {
 }
 function connect() {
   if (typeof EventSource !== 'function') return setLive('offline');
+  stream?.close();
   stream = new EventSource('/api/orders/stream');
   setLive('connecting');
   stream.addEventListener('open', () => {
@@ -599,6 +628,65 @@ function renderRejected() {
   }));
 }
 
+// ---- Operator sign-in: the token in a cookie the browser sends with each request. ------
+const secure = () => (location.protocol === 'https:' ? '; Secure' : '');
+/** Keeps `token` for this browser session (no expiry), for this site's requests only. */
+const keepToken = (token) => { document.cookie = `${TOKEN_COOKIE}=${token}; Path=/; SameSite=Strict${secure()}`; };
+const dropToken = () => { document.cookie = `${TOKEN_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict${secure()}`; };
+const hasToken = () => document.cookie.split(';').some((c) => c.trim().startsWith(`${TOKEN_COOKIE}=`));
+
+/** Shows the sign-in panel (and hides Sign out) when `locked`, else the reverse. */
+function showSignIn(locked) {
+  document.getElementById('signin-panel').hidden = !locked;
+  document.getElementById('sign-out').hidden = locked || !hasToken();
+}
+
+/** Loads everything the token opens. */
+function loadOperatorViews() {
+  loadRecent();
+  loadRejected();
+  connect();
+}
+
+/** A token from a link (#token=...): kept, and removed from the address and history. */
+function takeTokenFromAddress() {
+  if (!location.hash.startsWith('#token=')) return;
+  const token = location.hash.slice('#token='.length);
+  if (TOKEN_RULE.test(token)) keepToken(token);
+  history.replaceState(history.state, '', location.pathname + location.search);
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const field = document.getElementById('operator-token');
+  const error = document.getElementById('signin-error');
+  const token = field.value.trim();
+  if (!TOKEN_RULE.test(token)) { error.textContent = t('tokenInvalid'); field.setAttribute('aria-invalid', 'true'); return; }
+  keepToken(token);
+  let res = null;
+  try { res = await fetch('/api/orders?limit=1', { headers: { Accept: 'application/json' } }); } catch { /* below */ }
+  if (!res || res.status === 401) {
+    dropToken();
+    error.textContent = res ? t('tokenRefused') : t('network');
+    field.setAttribute('aria-invalid', 'true');
+    return;
+  }
+  field.value = '';
+  field.removeAttribute('aria-invalid');
+  error.textContent = '';
+  showSignIn(false);
+  loadOperatorViews();
+}
+
+function signOut() {
+  dropToken();
+  stream?.close();
+  setLive('offline');
+  recent = null; rejected = null;
+  loadRecent();
+  loadRejected();
+}
+
 // ---- Language. ---------------------------------------------------------------------------
 function applyLang(next, remember) {
   lang = LANGS.includes(next) ? next : 'en';
@@ -637,10 +725,13 @@ function init() {
   // The skip link moves focus without touching the address (which holds the order).
   document.querySelector('.skip').addEventListener('click', (event) => { event.preventDefault(); input.focus(); });
   window.addEventListener('hashchange', route);
+  document.getElementById('signin').addEventListener('submit', signIn);
+  document.getElementById('sign-out').addEventListener('click', signOut);
+  document.getElementById('operator-token').addEventListener('input', (e) => e.target.removeAttribute('aria-invalid'));
+  takeTokenFromAddress();
+  showSignIn(false);
   route();
-  loadRecent();
-  loadRejected();
-  connect();
+  loadOperatorViews();
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);

@@ -62,6 +62,12 @@ pub enum ApiError {
         /// Seconds until the client's budget has a failure to give again (at least 1).
         retry_after_secs: u64,
     },
+    /// The resource needs the operator token ([`super::operator`]) and the request did not
+    /// present it.
+    #[error(
+        "this resource needs the operator token: send Authorization: Bearer <OPERATOR_TOKEN>, or sign in on the page"
+    )]
+    Unauthorized,
     /// Too many requests are in flight; this one was shed instead of queued.
     #[error("the service is overloaded, try again shortly")]
     Overloaded,
@@ -75,7 +81,7 @@ pub enum ApiError {
 #[serde(deny_unknown_fields)]
 pub struct ErrorBody {
     /// Stable machine code: `invalid_id`, `invalid_limit`, `invalid_target`, `not_found`, `no_route`,
-    /// `method_not_allowed`, `headers_too_large`, `too_many_lookups`, `unavailable`, `timeout`,
+    /// `method_not_allowed`, `headers_too_large`, `too_many_lookups`, `unauthorized`, `unavailable`, `timeout`,
     /// `overloaded` or `internal`.
     #[schema(example = "not_found")]
     pub error: &'static str,
@@ -99,6 +105,7 @@ impl ApiError {
                 "headers_too_large",
             ),
             Self::TooManyLookups { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_lookups"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             Self::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
@@ -119,6 +126,7 @@ impl ApiError {
             | Self::NoRoute
             | Self::MethodNotAllowed
             | Self::HeadersTooLarge
+            | Self::Unauthorized
             | Self::Internal => None,
         }
     }
@@ -176,6 +184,12 @@ impl IntoResponse for ApiError {
         let mut response = (status, body).into_response();
         if let Some(seconds) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, seconds);
+        }
+        if matches!(self, Self::Unauthorized) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"order-service\""),
+            );
         }
         response
     }

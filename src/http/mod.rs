@@ -17,6 +17,9 @@
 //!    answered 503 at once instead of queueing;
 //! 6. the request timeout, inside the bound, so that a timed-out request frees its slot.
 //!
+//! The lists, the event stream and the rejections need the operator token
+//! ([`operator`]), checked by their handlers' [`operator::Operator`] argument.
+//!
 //! The order route also holds each client to a budget of failed lookups
 //! ([`lookup_limit`]): in its handler, not in a layer, as only the lookup's outcome (a 404)
 //! says what it costs, and the other routes are not limited.
@@ -33,6 +36,7 @@
 pub mod error;
 pub mod lookup_limit;
 pub mod middleware;
+pub mod operator;
 pub mod routes;
 
 use std::sync::Arc;
@@ -77,6 +81,8 @@ pub struct AppState {
     pub events: OrderEvents,
     /// The limit on failed order lookups per client.
     pub lookup_limit: LookupLimit,
+    /// Who may call the operator endpoints (lists, stream, rejections).
+    pub operator: operator::OperatorAccess,
     /// Cancelled when the service stops: open event streams end then.
     pub shutdown: tokio_util::sync::CancellationToken,
 }

@@ -8,6 +8,7 @@
 //   XSS_TEXT      the payload its delivery.name holds
 //   LIVE_ID       an order produced only after this script prints "READY live"
 //   POISON_MARK   a string inside the poison message produced at the same time
+//   OPERATOR_TOKEN the service's operator token, which the page's sign-in is given
 //   SCREENSHOTS   comma-separated paths the final screenshot is written to
 //   CHROMIUM      the browser (default /usr/bin/chromium)
 //
@@ -31,6 +32,7 @@ const XSS_ID = env('XSS_ID');
 const XSS_TEXT = env('XSS_TEXT');
 const LIVE_ID = env('LIVE_ID');
 const POISON_MARK = env('POISON_MARK');
+const OPERATOR_TOKEN = env('OPERATOR_TOKEN');
 const SCREENSHOTS = env('SCREENSHOTS').split(',').filter(Boolean);
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 // How long an ordinary step may take (generous: the whole test suite shares the machine);
@@ -83,12 +85,48 @@ try {
   const orderRequests = [];
   page.on('request', (r) => { if (r.url().includes('/api/order/')) orderRequests.push(r.url()); });
 
-  await check('the page loads with its welcome text, live status and both lists', async () => {
+  const listAnswers = [];
+  page.on('response', (r) => { if (/\/api\/(orders|rejected)/.test(r.url())) listAnswers.push(r.status()); });
+
+  await check('without the operator token the page shows no order, only the sign-in', async () => {
     await page.goto(BASE);
     await page.locator('#welcome').waitFor({ timeout: WAIT_MS });
+    await page.locator('#signin-panel:not([hidden])').waitFor({ timeout: WAIT_MS });
+    await page.locator('#recent-state.is-locked').waitFor({ timeout: WAIT_MS });
+    await page.locator('#rejected-state.is-locked').waitFor({ timeout: WAIT_MS });
+    const recentText = await text(page, '#recent-panel');
+    assert(recentText.includes('Sign in as the operator'), recentText);
+    assert(await page.locator('#recent a.entry').count() === 0, 'an order is listed');
+    const panels = `${await text(page, '#recent-panel')} ${await text(page, '#rejected-panel')}`;
+    assert(!panels.includes(SAMPLE_ID) && !panels.includes('Testov'), `an order on the refused page: ${panels}`);
+    assert(await page.locator('#sign-out').isHidden(), 'sign out shown before signing in');
+    assert(listAnswers.length > 0 && listAnswers.every((s) => s === 401), `list answers ${listAnswers}`);
+    return `list answers ${[...new Set(listAnswers)].join(',')}`;
+  });
+
+  await check('a wrong token is refused and the page stays locked', async () => {
+    await page.fill('#operator-token', 'wrong-token-wrong-token');
+    await page.click('#sign-in');
+    await page.locator('#signin-error', { hasText: 'refused' }).waitFor({ timeout: WAIT_MS });
+    assert(await page.locator('#signin-panel').isVisible(), 'panel hidden after a wrong token');
+    assert(await page.locator('#recent a.entry').count() === 0, 'an order is listed');
+    return await text(page, '#signin-error');
+  });
+
+  await check('signed in, the page loads both lists and the live status', async () => {
+    await page.fill('#operator-token', OPERATOR_TOKEN);
+    await page.press('#operator-token', 'Enter');
+    await page.locator('#signin-panel[hidden]').waitFor({ state: 'attached', timeout: WAIT_MS });
     await page.locator('#live[data-state="live"]').waitFor({ timeout: WAIT_MS });
     await page.locator(`#recent a[data-id="${SAMPLE_ID}"]`).waitFor({ timeout: WAIT_MS });
+    assert(await page.locator('#sign-out').isVisible(), 'sign out hidden after signing in');
+    const cookie = (await context.cookies()).find((c) => c.name === 'operator_token');
+    assert(cookie && cookie.sameSite === 'Strict', `cookie ${JSON.stringify(cookie?.sameSite)}`);
     assert((await page.title()).includes('Orders'), 'title');
+    // Reloaded, the page is still signed in (the cookie lasts the browser session).
+    await page.reload();
+    await page.locator(`#recent a[data-id="${SAMPLE_ID}"]`).waitFor({ timeout: WAIT_MS });
+    await page.locator('#live[data-state="live"]').waitFor({ timeout: WAIT_MS });
   });
 
   await check('the sample order, typed in, shows its fields, items and totals', async () => {
@@ -190,12 +228,14 @@ try {
   // catch a rendering bug that the CSP alone would hide.
   await check('markup and script in order fields show as text and run nothing', async () => {
     const open = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } });
+    // Signed in through a link, as `make run` prints it: #token=... is taken and removed.
     const xss = await open.newPage();
     const messages = [];
     xss.on('console', (m) => messages.push(m.text()));
     xss.on('dialog', (d) => { messages.push(`dialog ${d.message()}`); d.dismiss(); });
-    await xss.goto(`${BASE}/?id=${XSS_ID}`);
+    await xss.goto(`${BASE}/?id=${XSS_ID}#token=${OPERATOR_TOKEN}`);
     await xss.locator('#order-uid', { hasText: XSS_ID }).waitFor({ timeout: WAIT_MS });
+    assert(!xss.url().includes(OPERATOR_TOKEN), `the token stayed in the address: ${xss.url()}`);
     await xss.locator(`#recent a[data-id="${XSS_ID}"]`).waitFor({ timeout: WAIT_MS });
     await xss.waitForTimeout(500); // time for an onerror to fire, if an <img> had been made
     const order = await text(xss, '#order');
@@ -328,6 +368,15 @@ try {
   await page.screenshot({ path: SCREENSHOTS[0] });
   for (const path of SCREENSHOTS.slice(1)) copyFileSync(SCREENSHOTS[0], path);
   console.log(`screenshot ${SCREENSHOTS.join(', ')}`);
+
+  await check('Sign out forgets the token and locks the lists again', async () => {
+    await page.click('#sign-out');
+    await page.locator('#signin-panel:not([hidden])').waitFor({ timeout: WAIT_MS });
+    await page.locator('#recent-state.is-locked').waitFor({ timeout: WAIT_MS });
+    assert(await page.locator('#recent a.entry').count() === 0, 'an order is still listed');
+    const cookie = (await context.cookies()).find((c) => c.name === 'operator_token');
+    assert(!cookie, 'the cookie is still there');
+  });
 } catch (error) {
   failures++;
   console.log(`not ok - run: ${error?.message ?? error}`);

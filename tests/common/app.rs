@@ -92,8 +92,17 @@ impl TestApp {
         Self::spawn_with(fresh_args()).await
     }
 
-    /// `GET base + path`.
+    /// `GET base + path` as the operator: with the operator token of [`fresh_args`].
     pub async fn get(&self, path: &str) -> reqwest::Response {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = &self.args.operator_token {
+            request = request.bearer_auth(token.expose());
+        }
+        request.send().await.expect("the service answers")
+    }
+
+    /// `GET base + path` as a stranger: no credentials.
+    pub async fn get_anonymous(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))
             .send()

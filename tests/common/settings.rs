@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 
 use clap::{CommandFactory, FromArgMatches};
-use order_service::infra::config::{Cli, Command, ServeArgs};
+use order_service::infra::config::{Cli, Command, Secret, ServeArgs};
 
 use super::database::database_url;
 use super::kafka::brokers;
@@ -31,12 +31,16 @@ pub fn serve_defaults() -> ServeArgs {
     args
 }
 
+/// The operator token of every service [`fresh_args`] configures.
+pub const OPERATOR_TOKEN: &str = "integration-test-operator-token";
+
 /// HTTP on a free port of the loopback interface.
 fn any_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-/// Settings for a fresh database, topic, dead-letter topic and group, HTTP on a free port.
+/// Settings for a fresh database, topic, dead-letter topic and group, HTTP on a free port,
+/// the operator token [`OPERATOR_TOKEN`].
 /// Everything else is the service's default (the cache's bound too: 256 MiB, where the
 /// hand-written settings this replaced said 64 MiB; no test depends on it).
 pub fn fresh_args() -> ServeArgs {
@@ -48,6 +52,7 @@ pub fn fresh_args() -> ServeArgs {
     args.kafka_dlq_topic = names.dlq_topic;
     args.kafka_group_id = names.group;
     args.http_addr = any_port();
+    args.operator_token = Some(Secret::new(OPERATOR_TOKEN));
     args
 }
 

@@ -89,6 +89,36 @@ async fn lists_and_the_event_stream_over_http() {
     assert_eq!(event["amount"], 1817);
     assert_eq!(event["currency"], "USD");
 
+    // Without the operator token, none of the three says anything about the orders.
+    for path in ["/api/orders", "/api/rejected", "/api/orders/stream"] {
+        let refused = app.get_anonymous(path).await;
+        assert_eq!(refused.status(), 401, "{path}");
+        assert_eq!(
+            refused.headers()["www-authenticate"].to_str().ok(),
+            Some("Bearer realm=\"order-service\""),
+            "{path}"
+        );
+        let body = refused.text().await.expect("a body");
+        let json: Value = serde_json::from_str(&body).expect("the usual JSON error body");
+        assert_eq!(json["error"], "unauthorized", "{path}");
+        assert!(
+            !body.contains(SAMPLE_UID) && !body.contains("Testov"),
+            "{path}: {body}"
+        );
+    }
+    // The page's way: the token in the operator_token cookie.
+    let by_cookie = app
+        .http
+        .get(format!("{}/api/orders", app.base))
+        .header(
+            "cookie",
+            format!("operator_token={}", crate::common::settings::OPERATOR_TOKEN),
+        )
+        .send()
+        .await
+        .expect("the service answers");
+    assert_eq!(by_cookie.status(), 200);
+
     let orders: Value = app
         .get("/api/orders?limit=5")
         .await
@@ -214,6 +244,7 @@ async fn the_page_in_a_real_browser() {
         .env("XSS_TEXT", XSS_NAME)
         .env("LIVE_ID", live_id)
         .env("POISON_MARK", POISON_MARK)
+        .env("OPERATOR_TOKEN", crate::common::settings::OPERATOR_TOKEN)
         .env("SCREENSHOTS", screenshots.join(","))
         .env("CHROMIUM", &chromium)
         .stdin(Stdio::piped())

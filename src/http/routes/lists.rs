@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::Route;
 use crate::http::SharedState;
 use crate::http::error::ApiError;
+use crate::http::operator::Operator;
 use crate::order::OrderSummary;
 use crate::store::RejectedSummary;
 
@@ -58,10 +59,12 @@ pub const ORDERS: Route = Route {
     responses(
         (status = 200, description = "The most recent orders, newest first", body = [OrderSummary]),
         (status = 400, description = "`invalid_limit`: limit is not an integer from 1 to 100"),
+        (status = 401, description = "`unauthorized`: no operator token (Authorization: Bearer, or the page's cookie)"),
         (status = 503, description = "`unavailable`: PostgreSQL unreachable (with Retry-After)"),
     )
 )]
 pub async fn list_orders(
+    _: Operator,
     State(state): State<SharedState>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<Vec<OrderSummary>>, ApiError> {
@@ -84,10 +87,12 @@ pub const REJECTED: Route = Route {
     responses(
         (status = 200, description = "The most recent rejections, newest first", body = [RejectedSummary]),
         (status = 400, description = "`invalid_limit`: limit is not an integer from 1 to 100"),
+        (status = 401, description = "`unauthorized`: no operator token (Authorization: Bearer, or the page's cookie)"),
         (status = 503, description = "`unavailable`: PostgreSQL unreachable (with Retry-After)"),
     )
 )]
 pub async fn list_rejected(
+    _: Operator,
     State(state): State<SharedState>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<Vec<RejectedSummary>>, ApiError> {

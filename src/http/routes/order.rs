@@ -55,6 +55,7 @@ pub const ROUTE: Route = Route {
             headers(("X-Cache" = String, description = "`hit`: answered from memory; `miss`: read from PostgreSQL"))),
         (status = 304, description = "Not modified: the order still has the ETag given in If-None-Match"),
         (status = 400, description = "`invalid_id`: the id breaks the order_uid rule (no lookup made); `invalid_target`: a control character in the path or query", body = crate::http::error::ErrorBody),
+        (status = 401, description = "`unauthorized`: only when ORDER_LOOKUP_REQUIRES_TOKEN=true and no operator token is presented", body = crate::http::error::ErrorBody),
         (status = 404, description = "`not_found`: no order has this id; `no_route`: no such path", body = crate::http::error::ErrorBody),
         (status = 429, description = "`too_many_lookups`: this client has asked for too many unknown ids; retry after `Retry-After` seconds", body = crate::http::error::ErrorBody,
             headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
@@ -73,6 +74,7 @@ pub async fn get_order(
     if !is_valid_order_uid(&uid) {
         return Err(ApiError::InvalidId);
     }
+    state.operator.check_lookup(request.headers())?;
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

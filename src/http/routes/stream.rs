@@ -24,6 +24,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::Route;
 use crate::http::SharedState;
 use crate::http::error::ApiError;
+use crate::http::operator::Operator;
 
 /// How often an idle stream sends a keep-alive comment.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -47,10 +48,12 @@ pub const ROUTE: Route = Route {
     tag = "orders",
     responses(
         (status = 200, description = "text/event-stream: `event: order` with an OrderSummary as JSON data per new order; `event: lagged` with the number of skipped orders", content_type = "text/event-stream", body = String),
+        (status = 401, description = "`unauthorized`: no operator token (Authorization: Bearer, or the page's cookie)"),
         (status = 503, description = "`overloaded`: too many streams open (with Retry-After)"),
     )
 )]
 pub async fn order_stream(
+    _: Operator,
     State(state): State<SharedState>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     if state.events.listeners() >= MAX_LISTENERS {

@@ -11,6 +11,7 @@ mod limits;
 mod lists;
 mod lookup_limit;
 mod observe;
+mod operator;
 mod order;
 mod routing;
 mod stream;

@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use bytes::Bytes;
 use futures::StreamExt;
 use tower::ServiceExt;
@@ -38,9 +37,7 @@ async fn the_stream_outlives_the_timeout_holds_no_slot_and_ends_at_shutdown() {
         ..Limits::default()
     };
     let f = TestApp::builder(Mode::Up).limits(limits).build();
-    let request = Request::get("/api/orders/stream")
-        .body(Body::empty())
-        .expect("request");
+    let request = request(Method::GET, "/api/orders/stream");
     let response = f.app.clone().oneshot(request).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(

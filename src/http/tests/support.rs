@@ -15,8 +15,10 @@ use tower::ServiceExt;
 use crate::cache::OrderCache;
 use crate::events::OrderEvents;
 use crate::http::lookup_limit::{LookupLimit, LookupLimitSettings};
+use crate::http::operator::OperatorAccess;
 use crate::http::routes::health::Readiness;
 use crate::http::{AppState, Limits, router, router_with};
+use crate::infra::config::Secret;
 use crate::ingest::ConsumerStatus;
 
 pub use super::fake_store::{FakeStore, Mode, ORDER, summary};
@@ -50,6 +52,7 @@ impl TestApp {
             cache: OrderCache::new(Duration::from_secs(60), 1 << 20),
             consumer: Arc::default(),
             lookup_limit: LookupLimitSettings::default(),
+            operator: operator_access(false),
         }
     }
 }
@@ -66,6 +69,16 @@ pub struct TestAppBuilder {
     consumer: Arc<ConsumerStatus>,
     /// The limit on failed lookups.
     lookup_limit: LookupLimitSettings,
+    /// Who may call the operator endpoints.
+    operator: OperatorAccess,
+}
+
+/// The operator token of every [`TestApp`]; [`request`] presents it.
+pub const OPERATOR_TOKEN: &str = "unit-test-operator-token";
+
+/// Access with [`OPERATOR_TOKEN`]; lookups by id need it too if `lookups`.
+pub fn operator_access(lookups: bool) -> OperatorAccess {
+    OperatorAccess::new(Some(&Secret::new(OPERATOR_TOKEN)), lookups).expect("a valid token")
 }
 
 impl TestAppBuilder {
@@ -93,6 +106,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// This operator access instead of [`operator_access`]`(false)`.
+    pub fn operator(mut self, access: OperatorAccess) -> Self {
+        self.operator = access;
+        self
+    }
+
     /// The router and its parts.
     pub fn build(self) -> TestApp {
         let store = Arc::new(FakeStore::new(self.mode));
@@ -108,6 +127,7 @@ impl TestAppBuilder {
             lists: store.clone(),
             events: events.clone(),
             lookup_limit: LookupLimit::new(self.lookup_limit),
+            operator: self.operator,
             shutdown: shutdown.clone(),
         };
         let app = match self.limits {
@@ -144,8 +164,19 @@ pub async fn get_json(app: &Router, uri: &str) -> (StatusCode, serde_json::Value
     (response.status(), json)
 }
 
-/// A request without headers or body.
+/// A request of the operator: no body, and no header but the operator token
+/// ([`OPERATOR_TOKEN`]).
 pub fn request(method: Method, uri: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {OPERATOR_TOKEN}"))
+        .body(Body::empty())
+        .expect("request")
+}
+
+/// A request without any header or body: a stranger's.
+pub fn anonymous(method: Method, uri: &str) -> Request<Body> {
     Request::builder()
         .method(method)
         .uri(uri)

@@ -4,9 +4,10 @@
 //!
 //! This file holds the command line and the connection settings every subcommand shares
 //! (PostgreSQL, Kafka); `serve.rs` the service's settings, `tools.rs` the tools', `parse.rs`
-//! the value parsers.
+//! the value parsers, `secret.rs` the type of a setting that must never be shown.
 
 mod parse;
+mod secret;
 mod serve;
 mod tools;
 
@@ -14,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::infra::telemetry::LogFormat;
 use parse::{parse_database_url, parse_non_empty};
+pub use secret::Secret;
 pub use serve::{GroupProtocol, ServeArgs};
 pub use tools::{GenerateArgs, MIN_RATE, ReplayArgs, SendArgs};
 

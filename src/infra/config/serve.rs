@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use crate::http::lookup_limit::{FAILURES_BURST, FAILURES_PER_MINUTE, LookupLimitSettings};
 
 use super::parse::{parse_bytes, parse_duration, parse_non_empty, parse_session_timeout};
+use super::secret::{Secret, parse_secret};
 use super::{DatabaseArgs, KafkaArgs};
 
 /// Settings of `serve`.
@@ -152,6 +153,28 @@ pub struct ServeArgs {
         action = clap::ArgAction::Set
     )]
     pub lookup_limit_exempt_loopback: bool,
+    /// The operator token: what `/api/orders`, `/api/orders/stream` and `/api/rejected`
+    /// (orders' personal data) require, as `Authorization: Bearer <token>` or the page's
+    /// sign-in. At least 16 characters of A-Z a-z 0-9 - . _ ~ + / = (e.g. `openssl rand -hex
+    /// 32`). Unset: those endpoints answer 401 to everyone.
+    #[arg(
+        long,
+        env = "OPERATOR_TOKEN",
+        value_name = "OPERATOR_TOKEN",
+        hide_env_values = true,
+        value_parser = parse_secret
+    )]
+    pub operator_token: Option<Secret>,
+    /// Whether `GET /api/order/{id}` requires the operator token too (`true` or `false`). Off
+    /// by default: the original service serves an order to whoever knows its id.
+    #[arg(
+        long,
+        env = "ORDER_LOOKUP_REQUIRES_TOKEN",
+        value_name = "ORDER_LOOKUP_REQUIRES_TOKEN",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub order_lookup_requires_token: bool,
     /// Do not apply pending migrations at start-up.
     #[arg(long)]
     pub no_migrate: bool,
