@@ -14,7 +14,7 @@ mod tools;
 use clap::{Args, Parser, Subcommand};
 
 use crate::infra::telemetry::LogFormat;
-use parse::{parse_database_url, parse_non_empty};
+use parse::{DatabaseUrlParser, parse_non_empty};
 pub use secret::Secret;
 pub use serve::{GroupProtocol, ServeArgs};
 pub use tools::{GenerateArgs, MIN_RATE, ReplayArgs, SendArgs};
@@ -64,13 +64,15 @@ pub enum Command {
 /// Where PostgreSQL is.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// PostgreSQL connection URL.
+    /// PostgreSQL connection URL. Its password is never shown (not in `--help`, nor in an
+    /// error about the URL).
     #[arg(
         long,
         env = "DATABASE_URL",
         value_name = "DATABASE_URL",
         default_value = "postgres://postgres:postgres@localhost:5432/orders",
-        value_parser = parse_database_url
+        hide_env_values = true,
+        value_parser = DatabaseUrlParser
     )]
     pub database_url: String,
 }

@@ -5,15 +5,41 @@ use std::time::Duration;
 
 use bytesize::ByteSize;
 
-/// A connection URL sqlx accepts.
-pub(super) fn parse_database_url(value: &str) -> Result<String, String> {
-    if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
-        return Err("must start with postgres:// or postgresql://".to_owned());
+/// A connection URL sqlx accepts. A parser of its own rather than a function: clap's error
+/// for a value a function refuses quotes the value, and this one may hold a password.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DatabaseUrlParser;
+
+impl clap::builder::TypedValueParser for DatabaseUrlParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let refuse = |why: String| {
+            let name = arg.map_or_else(|| "DATABASE_URL".to_owned(), ToString::to_string);
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '{name}': {why} (the value is not shown: it may hold a password)\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let value = value
+            .to_str()
+            .ok_or_else(|| refuse("not UTF-8".to_owned()))?;
+        if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
+            return Err(refuse(
+                "must start with postgres:// or postgresql://".to_owned(),
+            ));
+        }
+        value
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .map(|_| value.to_owned())
+            .map_err(|e| refuse(format!("not a PostgreSQL URL: {e}")))
     }
-    value
-        .parse::<sqlx::postgres::PgConnectOptions>()
-        .map(|_| value.to_owned())
-        .map_err(|e| format!("not a PostgreSQL URL: {e}"))
 }
 
 /// Any text but the empty one.
