@@ -55,6 +55,7 @@ pub const ORDERS: Route = Route {
     get,
     path = ORDERS.path,
     tag = "orders",
+    security(("operator_token" = []), ("operator_cookie" = [])),
     params(ListParams),
     responses(
         (status = 200, description = "The most recent orders, newest first", body = [OrderSummary]),
@@ -83,6 +84,7 @@ pub const REJECTED: Route = Route {
     get,
     path = REJECTED.path,
     tag = "orders",
+    security(("operator_token" = []), ("operator_cookie" = [])),
     params(ListParams),
     responses(
         (status = 200, description = "The most recent rejections, newest first", body = [RejectedSummary]),

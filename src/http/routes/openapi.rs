@@ -24,6 +24,34 @@ use crate::http::error::ErrorBody;
 use crate::http::{MAX_HEADER_BYTES, REQUEST_TIMEOUT};
 
 /// The document's paths and its metadata.
+/// The two ways of presenting the operator token ([`crate::http::operator`]): a bearer
+/// token, or the page's cookie.
+struct OperatorSecurity;
+
+impl utoipa::Modify for OperatorSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "operator_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The service's OPERATOR_TOKEN"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "operator_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::http::operator::COOKIE,
+            ))),
+        );
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -45,6 +73,7 @@ use crate::http::{MAX_HEADER_BYTES, REQUEST_TIMEOUT};
         crate::order::OrderSummary,
         crate::store::RejectedSummary,
     )),
+    modifiers(&OperatorSecurity),
     tags(
         (name = "orders", description = "Orders by id"),
         (name = "health", description = "Liveness and readiness probes"),

@@ -46,6 +46,7 @@ pub const ROUTE: Route = Route {
     get,
     path = ROUTE.path,
     tag = "orders",
+    security(("operator_token" = []), ("operator_cookie" = [])),
     responses(
         (status = 200, description = "text/event-stream: `event: order` with an OrderSummary as JSON data per new order; `event: lagged` with the number of skipped orders", content_type = "text/event-stream", body = String),
         (status = 401, description = "`unauthorized`: no operator token (Authorization: Bearer, or the page's cookie)"),
