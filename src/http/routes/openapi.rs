@@ -23,7 +23,6 @@ use super::Route;
 use crate::http::error::ErrorBody;
 use crate::http::{MAX_HEADER_BYTES, REQUEST_TIMEOUT};
 
-/// The document's paths and its metadata.
 /// The two ways of presenting the operator token ([`crate::http::operator`]): a bearer
 /// token, or the page's cookie.
 struct OperatorSecurity;
@@ -52,6 +51,7 @@ impl utoipa::Modify for OperatorSecurity {
     }
 }
 
+/// The document's paths and its metadata.
 #[derive(OpenApi)]
 #[openapi(
     info(
