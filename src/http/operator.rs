@@ -25,22 +25,14 @@ pub const MIN_TOKEN_CHARS: usize = 16;
 /// The most characters a token may have.
 pub const MAX_TOKEN_CHARS: usize = 256;
 
-/// Who may call the operator endpoints.
-#[derive(Clone, Default)]
+/// Who may call the operator endpoints. Its `Debug` shows no token: a [`Secret`] prints
+/// `[redacted]`.
+#[derive(Clone, Debug, Default)]
 pub struct OperatorAccess {
     /// The token, if one is configured.
     token: Option<Secret>,
     /// Whether an order lookup by id needs the token too.
     lookup_needs_token: bool,
-}
-
-impl std::fmt::Debug for OperatorAccess {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OperatorAccess")
-            .field("token_configured", &self.token.is_some())
-            .field("lookup_needs_token", &self.lookup_needs_token)
-            .finish()
-    }
 }
 
 /// A configured token that cannot be one; the message names the setting, not the value.

@@ -126,6 +126,19 @@ fn finish(mut child: Child, within: Duration) -> (std::process::ExitStatus, Stri
     (status, output)
 }
 
+/// Runs `command` (a `serve` given `what`, a bad setting): it must exit non-zero, name
+/// `setting` and show none of `secrets`.
+fn assert_refused_start(what: &str, mut command: Command, setting: &str, secrets: &[&str]) {
+    let child = command.spawn().expect("serve starts");
+    let (status, output) = finish(child, Duration::from_secs(60));
+    assert!(!status.success(), "serve ran with {what}: {output}");
+    assert!(
+        output.contains(setting),
+        "the error names {setting}: {output}"
+    );
+    assert_no_secret(&format!("serve with {what}"), &output, secrets);
+}
+
 /// Fails if `text` (named `what`) holds any of `secrets`.
 fn assert_no_secret(what: &str, text: &str, secrets: &[&str]) {
     for secret in secrets {
@@ -187,38 +200,24 @@ async fn no_password_or_token_appears_in_help_logs_errors_answers_or_metrics() {
     );
     assert_no_secret("a malformed DATABASE_URL", &bad_url_text, &secrets);
 
-    // A wrong database password: start-up fails, and says why without the password.
+    // A wrong database password, then a malformed token: start-up fails, naming the setting
+    // and not the value.
     let port = free_port();
-    let wrong = serve(
-        &role.url(&names.name, &wrong_password),
-        &token,
-        &names,
-        port,
-    )
-    .spawn()
-    .expect("serve starts");
-    let (status, output) = finish(wrong, Duration::from_secs(60));
-    assert!(
-        !status.success(),
-        "serve ran with a wrong password: {output}"
-    );
-    assert!(
-        output.contains("DATABASE_URL"),
-        "the error names the setting: {output}"
-    );
-    assert_no_secret("serve with a wrong database password", &output, &secrets);
-
-    // A malformed token: refused, naming the setting and not the value.
-    let malformed = serve(&url, &bad_token, &names, port)
-        .spawn()
-        .expect("serve starts");
-    let (status, output) = finish(malformed, Duration::from_secs(60));
-    assert!(
-        !status.success(),
-        "serve ran with a malformed token: {output}"
-    );
-    assert!(output.contains("OPERATOR_TOKEN"), "{output}");
-    assert_no_secret("serve with a malformed token", &output, &secrets);
+    let wrong_url = role.url(&names.name, &wrong_password);
+    for (what, command, setting) in [
+        (
+            "a wrong database password",
+            serve(&wrong_url, &token, &names, port),
+            "DATABASE_URL",
+        ),
+        (
+            "a malformed token",
+            serve(&url, &bad_token, &names, port),
+            "OPERATOR_TOKEN",
+        ),
+    ] {
+        assert_refused_start(what, command, setting, &secrets);
+    }
 
     // A real run: requests with the token, with a wrong one, without; /metrics.
     let child = serve(&url, &token, &names, port)
