@@ -3,10 +3,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Parser;
 use order_service::infra::config::{Cli, Command};
 use order_service::infra::{shutdown, telemetry};
-use order_service::startup::Application;
+use order_service::startup::{self, Application};
 use order_service::store::Store;
 use order_service::tools::{generator, replay, send};
 
@@ -46,9 +47,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             shutdown::within_grace(app.run_until_stopped(shutdown.clone()), &shutdown).await
         }
         Command::Migrate(args) => {
-            Store::create_database_if_missing(&args.database_url).await?;
-            let store = Store::connect_lazy(&args.database_url, Duration::from_secs(10))?;
-            store.migrate().await?;
+            startup::create_database(&args.database_url).await?;
+            let store = Store::connect_lazy(&args.database_url, Duration::from_secs(10))
+                .context("cannot configure the database pool (DATABASE_URL)")?;
+            store
+                .migrate()
+                .await
+                .context("cannot apply migrations (DATABASE_URL)")?;
             tracing::info!("migrations applied");
             Ok(())
         }

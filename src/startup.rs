@@ -45,6 +45,16 @@ pub struct Application {
     warm_up: WarmUp,
 }
 
+/// Creates the database of `url` if it is missing: the first connection `serve` and `migrate`
+/// make, so its error names the setting to check (the TLS parameters when the handshake
+/// failed), never the URL itself.
+pub async fn create_database(url: &str) -> anyhow::Result<()> {
+    Store::create_database_if_missing(url).await.map_err(|e| {
+        let setting = e.setting_to_check();
+        anyhow::Error::new(e).context(format!("cannot create the database ({setting})"))
+    })
+}
+
 impl Application {
     /// Connects, migrates (unless told not to), subscribes, binds, and starts warming the
     /// cache in the background.
@@ -61,9 +71,7 @@ impl Application {
         let metrics = crate::infra::metrics::install();
         let url = &args.database.database_url;
         if !args.no_migrate {
-            Store::create_database_if_missing(url)
-                .await
-                .context("cannot create the database (DATABASE_URL)")?;
+            create_database(url).await?;
         }
         let store = Store::connect_lazy(url, DB_ACQUIRE_TIMEOUT)
             .context("cannot configure the database pool (DATABASE_URL)")?;

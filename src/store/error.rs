@@ -76,6 +76,19 @@ impl StoreError {
         matches!(self, Self::Unavailable(_) | Self::Timeout(_))
     }
 
+    /// The setting to check when this error stops a start-up, named for the operator, never
+    /// quoted (`DATABASE_URL` holds a password): the TLS parameters of `DATABASE_URL` when
+    /// the TLS handshake failed (an unknown CA, a certificate for another name, a server
+    /// without TLS under `sslmode=require`), `DATABASE_URL` otherwise.
+    pub fn setting_to_check(&self) -> &'static str {
+        match self {
+            Self::Unavailable(e) if is_tls_failure(e) => {
+                "DATABASE_URL: check its sslmode and sslrootcert"
+            }
+            _ => "DATABASE_URL",
+        }
+    }
+
     /// Logs a failed read once, where it failed (one line per failed query, however many
     /// requests waited for it): a warning while the database is down or slow, an error
     /// otherwise. `what` names the read.
@@ -85,6 +98,19 @@ impl StoreError {
         } else {
             tracing::error!(error = %self, what, "database read failed");
         }
+    }
+}
+
+/// Whether the driver failed at TLS: the server refused it (`sslmode=require` or stricter
+/// against a server without TLS), or rustls refused the server's certificate, which sqlx
+/// reports as an I/O error of the socket carrying the [`rustls::Error`].
+fn is_tls_failure(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>()),
+        _ => false,
     }
 }
 
@@ -167,6 +193,27 @@ mod tests {
             message: "new row for relation \"orders\" violates check constraint \"c\"",
             detail: "Failing row contains (Ivan Ivanov, +79990000000)",
         })))
+    }
+
+    #[test]
+    fn a_failed_tls_handshake_points_at_sslmode_and_sslrootcert() {
+        let no_tls = StoreError::from(sqlx::Error::Tls("server does not support TLS".into()));
+        let refused_certificate = StoreError::from(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        )));
+        for tls in [no_tls, refused_certificate] {
+            assert!(tls.is_unavailable(), "{tls}");
+            assert_eq!(
+                tls.setting_to_check(),
+                "DATABASE_URL: check its sslmode and sslrootcert",
+                "{tls}"
+            );
+        }
+        let refused = StoreError::from(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert_eq!(refused.setting_to_check(), "DATABASE_URL");
     }
 
     #[test]
