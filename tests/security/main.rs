@@ -6,5 +6,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod postgres_instance;
+mod postgres_tls;
+mod postgres_tls_binary;
 mod secrets;
 mod smoke;
