@@ -13,9 +13,10 @@
 #
 # librdkafka is compiled from the copy bundled in rdkafka-sys with its own ./configure and
 # make (no cmake: the cmake-build feature is off); the rust:*-bookworm image already has gcc,
-# make, pkg-config and zlib's headers. SSL, SASL, zstd and lz4-ext are off, and sqlx uses no
-# TLS, so the binary needs only libc, libgcc_s, libm and libz at run time (`ldd`), all in
-# bookworm-slim.
+# make, pkg-config and zlib's headers. SSL, SASL, zstd and lz4-ext are off. sqlx's TLS to
+# PostgreSQL is rustls on ring (built with the same gcc, linked in: no OpenSSL) with the
+# webpki roots compiled in (no ca-certificates package), so the binary needs only libc,
+# libgcc_s, libm and libz at run time (`ldd`), all in bookworm-slim.
 #
 #   docker build -t order-service .
 #   docker run --rm -p 8081:8081 -e DATABASE_URL=... -e KAFKA_BROKERS=... order-service
