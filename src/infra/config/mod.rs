@@ -186,6 +186,29 @@ mod tests {
     }
 
     #[test]
+    fn database_url_keeps_its_tls_parameters_and_a_misspelt_sslmode_is_refused() {
+        let url = "postgres://u:TopSecret1@db:5432/orders?sslmode=verify-full&sslrootcert=/ca.pem";
+        let cli = parse(&["migrate", "--database-url", url]).expect("a TLS URL parses");
+        let Command::Migrate(database) = cli.command else {
+            panic!("migrate must parse");
+        };
+        assert_eq!(database.database_url, url, "the URL is passed on untouched");
+        // A typo must stop start-up, not fall back to the default (`prefer`, unverified).
+        let error = parse(&[
+            "migrate",
+            "--database-url",
+            "postgres://u:TopSecret1@db:5432/orders?sslmode=verify-ful",
+        ])
+        .expect_err("an unknown sslmode must be refused")
+        .to_string();
+        assert!(
+            error.contains("DATABASE_URL") || error.contains("--database-url"),
+            "{error}"
+        );
+        assert!(!error.contains("TopSecret1"), "{error}");
+    }
+
+    #[test]
     fn log_format_is_text_unless_told() {
         let cli = parse(&["generate"]).expect("defaults parse");
         assert_eq!(cli.log_format, LogFormat::Text);
