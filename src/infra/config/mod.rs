@@ -201,9 +201,10 @@ mod tests {
         ])
         .expect_err("an unknown sslmode must be refused")
         .to_string();
+        assert!(error.contains("DATABASE_URL"), "{error}");
         assert!(
-            error.contains("DATABASE_URL") || error.contains("--database-url"),
-            "{error}"
+            error.contains("ssl_mode"),
+            "the error says what is wrong: {error}"
         );
         assert!(!error.contains("TopSecret1"), "{error}");
     }
