@@ -1,5 +1,5 @@
 //! A PostgreSQL server of a test's own, beside the shared one: `initdb` and `pg_ctl` from the
-//! PostgreSQL 15 binaries, run as the `postgres` OS user (initdb refuses root), in a fresh
+//! newest PostgreSQL installed under `/usr/lib/postgresql` (Debian's layout), run as the `postgres` OS user (initdb refuses root), in a fresh
 //! temporary folder, on a free loopback port, with TLS on (a given certificate and key) or
 //! off. Made for speed (no fsync, small buffers). Stopped and removed on drop, also when its
 //! start fails.
@@ -10,8 +10,35 @@ use std::process::Command;
 use crate::common::names::unique;
 use crate::common::tls::ServerCert;
 
-/// Where the PostgreSQL 15 server programs are.
-const BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Where Debian installs each PostgreSQL version's server programs (`<version>/bin`).
+const VERSIONS: &str = "/usr/lib/postgresql";
+
+/// The server programs' folder of the newest PostgreSQL installed (the one
+/// `scripts/services-up.sh` installs, PostgreSQL 15 on Debian 12); fails the test, saying so,
+/// when there is none.
+fn bin() -> PathBuf {
+    newest_bin().unwrap_or_else(|| {
+        panic!(
+            "no PostgreSQL server programs under {VERSIONS}/<version>/bin \
+             (run `bash scripts/services-up.sh`, which installs them)"
+        )
+    })
+}
+
+/// The newest `<version>/bin` under [`VERSIONS`] that holds `initdb`.
+fn newest_bin() -> Option<PathBuf> {
+    std::fs::read_dir(VERSIONS)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").is_file().then_some((version, bin))
+        })
+        .max_by_key(|(version, _)| *version)
+        .map(|(_, bin)| bin)
+}
 
 /// The OS user that owns the server's files and runs it.
 const OS_USER: &str = "postgres";
@@ -62,7 +89,7 @@ impl PostgresInstance {
         chown(&instance.dir);
         run_as_postgres(
             "initdb",
-            Command::new(format!("{BIN}/initdb"))
+            Command::new(bin().join("initdb"))
                 .arg("-D")
                 .arg(&data)
                 .args([
@@ -110,7 +137,7 @@ impl PostgresInstance {
         let log = instance.dir.join("server.log");
         let started = Command::new("runuser")
             .args(["-u", OS_USER, "--"])
-            .arg(format!("{BIN}/pg_ctl"))
+            .arg(bin().join("pg_ctl"))
             .arg("-D")
             .arg(&data)
             .arg("-l")
@@ -156,10 +183,14 @@ impl PostgresInstance {
 
 impl Drop for PostgresInstance {
     fn drop(&mut self) {
-        // Fails harmlessly when the server never started.
+        // Fails harmlessly when the server never started; no panic while unwinding.
+        let Some(bin) = newest_bin() else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            return;
+        };
         let _ = Command::new("runuser")
             .args(["-u", OS_USER, "--"])
-            .arg(format!("{BIN}/pg_ctl"))
+            .arg(bin.join("pg_ctl"))
             .arg("-D")
             .arg(self.data_dir())
             .args(["-m", "immediate", "-w", "stop"])
@@ -180,8 +211,9 @@ fn run_as_postgres(what: &str, command: &mut Command) {
         .unwrap_or_else(|e| panic!("{what} cannot be run through runuser: {e}"));
     assert!(
         output.status.success(),
-        "{what} failed ({}; PostgreSQL 15 is expected in {BIN}, and this test runs as root): {}{}",
+        "{what} failed ({}; the server programs are taken from {}, and this test runs as root): {}{}",
         output.status,
+        bin().display(),
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
