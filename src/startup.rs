@@ -20,6 +20,7 @@ use crate::http::routes::health::Readiness;
 use crate::http::{AppState, router};
 use crate::infra::config::ServeArgs;
 use crate::infra::kafka::{ensure_named_topic, ensure_topic};
+use crate::infra::kafka_probe::{Access, PROBE_TIMEOUT, check_access};
 use crate::ingest::{
     BatchSettings, ConsumerStatus, DeadLetters, GroupMember, Ingest, Sinks, start_new_topic_at_zero,
 };
@@ -77,6 +78,15 @@ impl Application {
         let cache = OrderCache::new(args.cache_ttl, args.cache_max_bytes);
         let events = OrderEvents::new();
 
+        // Refused credentials, a failed TLS handshake or a bad property stop start-up here.
+        if let Access::Unreached(last) = check_access(&args.kafka).await? {
+            anyhow::bail!(
+                "cannot reach Kafka at {} (KAFKA_BROKERS) within {}s{}",
+                args.kafka.kafka_brokers,
+                PROBE_TIMEOUT.as_secs(),
+                last.map(|e| format!(": {e}")).unwrap_or_default()
+            );
+        }
         if ensure_topic(&args.kafka).await? {
             start_new_topic_at_zero(
                 &args.kafka,
