@@ -59,25 +59,26 @@ struct ProbeContext {
 
 impl ClientContext for ProbeContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        // A broker connection's failure is logged at once, from the broker's thread; the
+        // error event that follows may come seconds later, or not at all when librdkafka
+        // suppresses it as a repeat of the previous error (seen with a wrong CA).
+        if fac == "FAIL" {
+            if message.contains("SSL handshake failed") {
+                self.refuse(Refusal::Tls, message);
+            } else if message.contains("SASL authentication error") {
+                self.refuse(Refusal::Credentials, message);
+            }
+        }
         self.logs.log(level, fac, message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        let refusal = match error.rdkafka_error_code() {
+        match error.rdkafka_error_code() {
             Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed) => {
-                Some(Refusal::Credentials)
+                self.refuse(Refusal::Credentials, reason)
             }
-            Some(RDKafkaErrorCode::SSL) => Some(Refusal::Tls),
-            _ => None,
-        };
-        match refusal {
-            Some(refusal) => {
-                let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
-                refused.get_or_insert_with(|| (refusal, reason.to_owned()));
-            }
-            None => {
-                *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_owned());
-            }
+            Some(RDKafkaErrorCode::SSL) => self.refuse(Refusal::Tls, reason),
+            _ => *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_owned()),
         }
         self.logs.error(error, reason);
     }
@@ -91,6 +92,12 @@ impl ProducerContext for ProbeContext {
 }
 
 impl ProbeContext {
+    /// Keeps the first refusal.
+    fn refuse(&self, refusal: Refusal, reason: &str) {
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused.get_or_insert_with(|| (refusal, reason.to_owned()));
+    }
+
     fn refusal(&self) -> Option<(Refusal, String)> {
         self.refused
             .lock()
@@ -142,7 +149,7 @@ fn refusal_message(kafka: &KafkaArgs, refusal: Refusal, reason: &str) -> String 
                 .map_or("unset", |mechanism| mechanism.as_str()),
         ),
         Refusal::Tls => format!(
-            "the TLS handshake with Kafka at {} failed (check KAFKA_SSL_CA_LOCATION={} and KAFKA_SECURITY_PROTOCOL={}): {reason}",
+            "the TLS handshake with Kafka at {} failed (check KAFKA_SSL_CA_LOCATION={}, that the brokers' certificates name the hosts of KAFKA_BROKERS, and KAFKA_SECURITY_PROTOCOL={}): {reason}",
             kafka.kafka_brokers,
             security.kafka_ssl_ca_location.as_ref().map_or_else(
                 || "unset, the system's CAs".to_owned(),
