@@ -6,5 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod kafka_sasl;
+mod sasl_node;
 mod secrets;
 mod smoke;
