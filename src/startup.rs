@@ -50,6 +50,8 @@ impl Application {
     /// Connects, migrates (unless told not to), subscribes, binds, and starts warming the
     /// cache in the background.
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Self> {
+        // Kafka settings that cannot work stop start-up before the database is touched.
+        args.kafka.security.validate()?;
         let operator = OperatorAccess::new(
             args.operator_token.as_ref(),
             args.order_lookup_requires_token,
