@@ -241,8 +241,19 @@ impl KafkaSecurityArgs {
         } else {
             let set: Vec<&str> = [
                 ("KAFKA_SASL_MECHANISM", self.kafka_sasl_mechanism.is_some()),
-                ("KAFKA_SASL_USERNAME", self.kafka_sasl_username.is_some()),
-                ("KAFKA_SASL_PASSWORD", self.kafka_sasl_password.is_some()),
+                // An empty one (a `.env` line without a value) counts as unset.
+                (
+                    "KAFKA_SASL_USERNAME",
+                    self.kafka_sasl_username
+                        .as_deref()
+                        .is_some_and(|u| !u.is_empty()),
+                ),
+                (
+                    "KAFKA_SASL_PASSWORD",
+                    self.kafka_sasl_password
+                        .as_ref()
+                        .is_some_and(|p| !p.expose().is_empty()),
+                ),
             ]
             .into_iter()
             .filter_map(|(name, is_set)| is_set.then_some(name))
