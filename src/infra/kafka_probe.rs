@@ -18,7 +18,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, DeliveryResult, Producer as _, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::infra::config::KafkaArgs;
+use crate::infra::config::{KafkaArgs, SaslMechanism, SecurityProtocol};
 use crate::infra::kafka::{KafkaContext, client_config, with_extra_properties};
 
 /// How long the check waits for a broker to answer.
@@ -207,9 +207,8 @@ fn probe(kafka: &KafkaArgs, config: &ClientConfig) -> anyhow::Result<Access> {
 /// answered within [`PROBE_TIMEOUT`].
 pub async fn check_access(kafka: &KafkaArgs) -> anyhow::Result<Access> {
     kafka.security.validate()?;
-    if kafka.security.kafka_security_protocol
-        == crate::infra::config::SecurityProtocol::SaslPlaintext
-        && kafka.security.kafka_sasl_mechanism == Some(crate::infra::config::SaslMechanism::Plain)
+    if kafka.security.kafka_security_protocol == SecurityProtocol::SaslPlaintext
+        && kafka.security.kafka_sasl_mechanism == Some(SaslMechanism::Plain)
     {
         tracing::warn!(
             "KAFKA_SECURITY_PROTOCOL=sasl_plaintext with KAFKA_SASL_MECHANISM=PLAIN sends the password unencrypted; use sasl_ssl"
