@@ -170,7 +170,9 @@ pub struct KafkaSecurityArgs {
     /// The SASL user name.
     #[arg(long, env = "KAFKA_SASL_USERNAME", value_name = "KAFKA_SASL_USERNAME")]
     pub kafka_sasl_username: Option<String>,
-    /// The SASL password. Never shown (not in `--help`, logs or errors).
+    /// The SASL password. Never shown (not in `--help`, logs or errors). Prefer the
+    /// variable: a flag's value is visible to other users of the machine in the process
+    /// list.
     #[arg(
         long,
         env = "KAFKA_SASL_PASSWORD",
