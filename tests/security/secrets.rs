@@ -256,8 +256,14 @@ async fn no_password_or_token_appears_in_help_logs_errors_answers_or_metrics() {
         assert_refused_start(what, command, setting, &secrets);
     }
 
-    // A real run: requests with the token, with a wrong one, without; /metrics.
+    // A real run: requests with the token, with a wrong one, without; /metrics. With a secret
+    // librdkafka property set on every Kafka client (librdkafka takes ssl.key.password on a
+    // plaintext connection and does not use it).
     let child = serve(&url, &token, &names, port)
+        .env(
+            "KAFKA_PROPERTIES",
+            format!("ssl.key.password={key_password}"),
+        )
         .spawn()
         .expect("serve starts");
     let base = format!("http://127.0.0.1:{port}");
