@@ -383,7 +383,8 @@ up() {
         fi
         rm -f "$(node_dir "$id")/kafka.pid"
         if port_open "$(client_port "$id")" || port_open "$(controller_port "$id")"; then
-            if [[ $NODES == 1 ]] && port_open "$(client_port "$id")"; then
+            # Not in SASL_SSL mode: what listens there is not a node with this run's users.
+            if [[ $NODES == 1 ]] && ((!SASL_SSL)) && port_open "$(client_port "$id")"; then
                 say "something else already listens on $HOST:$(client_port "$id"): reusing it as the broker"
                 continue
             fi

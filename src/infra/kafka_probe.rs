@@ -278,6 +278,59 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_handshake_or_login_in_librdkafka_s_log_is_a_refusal() {
+        let context = ProbeContext::default();
+        context.log(
+            RDKafkaLogLevel::Error,
+            "FAIL",
+            "Connect to ipv4#127.0.0.1:1 failed",
+        );
+        assert_eq!(context.refusal(), None, "a broker down is no refusal");
+        context.log(
+            RDKafkaLogLevel::Error,
+            "FAIL",
+            "sasl_ssl://b:9093/bootstrap: SSL handshake failed: certificate verify failed",
+        );
+        context.log(
+            RDKafkaLogLevel::Error,
+            "FAIL",
+            "SASL authentication error: Authentication failed",
+        );
+        let (refusal, reason) = context.refusal().expect("refused");
+        assert_eq!(refusal, Refusal::Tls, "the first refusal is kept");
+        assert!(reason.contains("certificate verify failed"), "{reason}");
+
+        let context = ProbeContext::default();
+        context.error(
+            KafkaError::Global(RDKafkaErrorCode::Authentication),
+            "SASL authentication error",
+        );
+        assert_eq!(
+            context.refusal().map(|(refusal, _)| refusal),
+            Some(Refusal::Credentials)
+        );
+    }
+
+    #[test]
+    fn a_refusal_names_the_settings_and_not_the_password() {
+        let mut kafka = kafka(&[]);
+        kafka.security.kafka_sasl_username = Some("orders".to_owned());
+        kafka.security.kafka_sasl_password = Some(Secret::new("hunter2"));
+        kafka.security.kafka_sasl_mechanism = Some(SaslMechanism::ScramSha512);
+        let message = refusal_message(&kafka, Refusal::Credentials, "invalid credentials");
+        for name in [
+            "KAFKA_SASL_USERNAME=orders",
+            "KAFKA_SASL_PASSWORD",
+            "KAFKA_SASL_MECHANISM=SCRAM-SHA-512",
+        ] {
+            assert!(message.contains(name), "{message}");
+        }
+        assert!(!message.contains("hunter2"), "{message}");
+        let message = refusal_message(&kafka, Refusal::Tls, "certificate verify failed");
+        assert!(message.contains("KAFKA_SSL_CA_LOCATION"), "{message}");
+    }
+
+    #[test]
     fn secrets_are_redacted_from_messages() {
         assert_eq!(
             redact("a hunter2 b s3 c", &["hunter2", "", "s3"]),

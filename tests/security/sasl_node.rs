@@ -2,7 +2,8 @@
 //! SASL_SSL mode): a fresh CA and broker certificate, a user with a random password known to
 //! SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN, on a port range of its own (29092 and 29093, or
 //! `KAFKA_SASL_TEST_PORT`), beside the shared plaintext node. Stopped when dropped, also after
-//! a start that failed.
+//! a start that failed, and its folder (configuration with the password, keystore, data)
+//! removed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -69,7 +70,7 @@ impl SaslNode {
         // `node` is dropped (and the node stopped) if this fails.
         assert!(
             output.status.success(),
-            "the SASL_SSL Kafka node did not start on port {port}: {}",
+            "the SASL_SSL Kafka node did not start on port {port} (KAFKA_SASL_TEST_PORT picks another): {}",
             text(&output)
         );
         println!(
@@ -144,7 +145,12 @@ impl SaslNode {
 impl Drop for SaslNode {
     fn drop(&mut self) {
         let output = self.run(&["down"]);
-        if !output.status.success() {
+        if output.status.success() {
+            // Its configuration holds this run's password and its keystore the key.
+            let dir =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(".run/kafka/1x{}", self.port));
+            let _ = std::fs::remove_dir_all(dir);
+        } else {
             eprintln!("stopping the SASL_SSL Kafka node failed: {}", text(&output));
         }
     }
