@@ -13,10 +13,11 @@
 #
 # librdkafka is compiled from the copy bundled in rdkafka-sys with its own ./configure and
 # make (no cmake: the cmake-build feature is off); the rust:*-bookworm image already has gcc,
-# make, pkg-config and zlib's headers. SSL, SASL, zstd and lz4-ext are off. sqlx's TLS to
-# PostgreSQL is rustls on ring (built with the same gcc, linked in: no OpenSSL) with the
-# webpki roots compiled in (no ca-certificates package), so the binary needs only libc,
-# libgcc_s, libm and libz at run time (`ldd`), all in bookworm-slim.
+# make, pkg-config, zlib's and OpenSSL's headers (libssl-dev). librdkafka links the system's
+# OpenSSL (rdkafka's `ssl` feature: TLS and SASL/SCRAM to Kafka, KAFKA_SECURITY_PROTOCOL), so
+# the runtime stage adds libssl3, and ca-certificates for brokers signed by a public CA
+# (KAFKA_SSL_CA_LOCATION unset); zstd and lz4-ext are off. sqlx's TLS to PostgreSQL is rustls
+# on ring (built with the same gcc, linked in: no OpenSSL) with the webpki roots compiled in.
 #
 #   docker build -t order-service .
 #   docker run --rm -p 8081:8081 -e DATABASE_URL=... -e KAFKA_BROKERS=... order-service
@@ -40,6 +41,10 @@ COPY . .
 RUN cargo build --release --locked --bin order-service
 
 FROM debian:bookworm-slim AS runtime
+# OpenSSL for librdkafka's TLS and SCRAM; the system's CAs for brokers with public certificates.
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libssl3 ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 # A system user without a shell or a home; the service writes nothing to disk.
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app
 COPY --from=builder /app/target/release/order-service /usr/local/bin/order-service

@@ -21,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
         kafka_topic: topic.clone(),
         kafka_topic_partitions: 3,
         kafka_topic_replication_factor: None,
+        security: Default::default(),
     };
     let member = GroupMember {
         group_id: group.clone(),

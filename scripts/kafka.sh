@@ -29,6 +29,22 @@
 # Environment: KAFKA_NODES, KAFKA_PORT (defaults for --nodes, --port); KAFKA_WAIT (default
 # 60) bounds the start-up wait in seconds; KAFKA_HEAP_OPTS (default -Xms256m -Xmx1g) and
 # KAFKA_JVM_OPTS (extra JVM flags) are the JVM's.
+#
+# SASL_SSL mode (opt-in, for the security tests): with all four of
+#   KAFKA_SASL_SSL_CERT  the broker's certificate (PEM; its names must include 127.0.0.1)
+#   KAFKA_SASL_SSL_KEY   its private key (PEM, PKCS#8, unencrypted)
+#   KAFKA_SASL_SSL_CA    the CA that signed it (PEM; the broker trusts it for its own
+#                        inter-broker connections)
+#   KAFKA_SASL_USERS     user:password,user:password,... (letters, digits, '.', '_', '-')
+# the client listener of each node is SASL_SSL instead of PLAINTEXT, with SCRAM-SHA-256,
+# SCRAM-SHA-512 and PLAIN enabled and every user known to all three (SCRAM credentials are
+# created when the storage is formatted, `StorageTool format --add-scram`; PLAIN's come
+# from the listener's JAAS configuration); the brokers talk to each other on it as the
+# first user, with PLAIN. The controller listener stays PLAINTEXT. The keystore is a PEM
+# file (key, then certificate) written next to server.properties. Because the credentials
+# are written at format time, a node in this mode is formatted afresh at every start (its
+# topics do not survive a restart). Use a port of its own (a cluster is its node count and
+# port), never the shared plaintext node's.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -145,6 +161,28 @@ fi
 CLUSTER_DIR="$BASE_DIR/${NODES}x$PORT"
 WAIT_SECS=${KAFKA_WAIT:-60}
 
+# SASL_SSL mode: all four variables, or none.
+SASL_SSL=0
+SASL_NAMES=()
+SASL_PASSWORDS=()
+if [[ -n ${KAFKA_SASL_SSL_CERT:-}${KAFKA_SASL_SSL_KEY:-}${KAFKA_SASL_SSL_CA:-}${KAFKA_SASL_USERS:-} ]]; then
+    for var in KAFKA_SASL_SSL_CERT KAFKA_SASL_SSL_KEY KAFKA_SASL_SSL_CA KAFKA_SASL_USERS; do
+        [[ -n ${!var:-} ]] || die "SASL_SSL mode needs $var too (see the top of scripts/kafka.sh)"
+    done
+    for var in KAFKA_SASL_SSL_CERT KAFKA_SASL_SSL_KEY KAFKA_SASL_SSL_CA; do
+        [[ -r ${!var} ]] || die "$var: cannot read ${!var}"
+    done
+    IFS=, read -r -a entries <<<"$KAFKA_SASL_USERS"
+    for entry in "${entries[@]}"; do
+        # No password in the message: only its user's name.
+        [[ $entry =~ ^([A-Za-z0-9._-]+):([A-Za-z0-9._-]+)$ ]] ||
+            die "KAFKA_SASL_USERS: each entry must be user:password of letters, digits, '.', '_' and '-' (the entry of user '${entry%%:*}' is not)"
+        SASL_NAMES+=("${BASH_REMATCH[1]}")
+        SASL_PASSWORDS+=("${BASH_REMATCH[2]}")
+    done
+    SASL_SSL=1
+fi
+
 client_port() { echo $((PORT + 2 * ($1 - 1))); }
 controller_port() { echo $((PORT + 2 * ($1 - 1) + 1)); }
 node_dir() { echo "$CLUSTER_DIR/node-$1"; }
@@ -175,17 +213,21 @@ write_config() {
     dir=$(node_dir "$id")
     for i in $(seq "$NODES"); do voters+="${voters:+,}$i@$HOST:$(controller_port "$i")"; done
     min_isr=$((NODES > 1 ? 2 : 1))
+    local listener=PLAINTEXT
+    ((SASL_SSL)) && listener=SASL_SSL
     mkdir -p "$dir"
+    # In SASL_SSL mode the file holds the passwords: for its owner only.
+    (umask 077 && : >"$dir/server.properties")
     cat >"$dir/server.properties" <<EOF
 # Written by scripts/kafka.sh (node $id of $NODES); rewritten at every start.
 process.roles=broker,controller
 node.id=$id
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://$HOST:$(client_port "$id"),CONTROLLER://$HOST:$(controller_port "$id")
-advertised.listeners=PLAINTEXT://$HOST:$(client_port "$id"),CONTROLLER://$HOST:$(controller_port "$id")
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=$listener://$HOST:$(client_port "$id"),CONTROLLER://$HOST:$(controller_port "$id")
+advertised.listeners=$listener://$HOST:$(client_port "$id"),CONTROLLER://$HOST:$(controller_port "$id")
+listener.security.protocol.map=$listener:$listener,CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
+inter.broker.listener.name=$listener
 log.dirs=$dir/data
 
 # Topics a client creates without saying (and the broker's internal topics) are replicated
@@ -220,6 +262,27 @@ group.consumer.session.timeout.ms=10000
 group.consumer.min.heartbeat.interval.ms=1000
 group.consumer.heartbeat.interval.ms=3000
 EOF
+    ((SASL_SSL)) || return 0
+    local i jaas plain_users=""
+    for i in "${!SASL_NAMES[@]}"; do plain_users+=" user_${SASL_NAMES[$i]}=\"${SASL_PASSWORDS[$i]}\""; done
+    jaas="org.apache.kafka.common.security.plain.PlainLoginModule required username=\"${SASL_NAMES[0]}\" password=\"${SASL_PASSWORDS[0]}\"$plain_users;"
+    (umask 077 && cat "$KAFKA_SASL_SSL_KEY" "$KAFKA_SASL_SSL_CERT" >"$dir/keystore.pem")
+    cat >>"$dir/server.properties" <<EOF
+
+# SASL_SSL mode (KAFKA_SASL_SSL_* and KAFKA_SASL_USERS): TLS with a PEM keystore (key, then
+# certificate) and the given CA as the truststore; SCRAM-SHA-256/512 (credentials created at
+# format time) and PLAIN (the users below); brokers authenticate to each other with PLAIN.
+ssl.keystore.type=PEM
+ssl.keystore.location=$dir/keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_SASL_SSL_CA
+ssl.client.auth=none
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_ssl.plain.sasl.jaas.config=$jaas
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
 }
 
 # A cluster id as `StorageTool random-uuid` makes one, without starting a JVM for it: 16
@@ -233,11 +296,19 @@ new_cluster_id() {
     printf '%s\n' "$id"
 }
 
-# Formats node $1's storage unless done already (meta.properties is written last).
+# Formats node $1's storage unless done already (meta.properties is written last); in
+# SASL_SSL mode always, with the SCRAM credentials of KAFKA_SASL_USERS.
 format_node() {
-    local id=$1 dir
+    local id=$1 dir i scram=()
     dir=$(node_dir "$id")
-    [[ -f $dir/data/meta.properties ]] && return 0
+    if ((SASL_SSL)); then
+        for i in "${!SASL_NAMES[@]}"; do
+            scram+=(--add-scram "SCRAM-SHA-256=[name=${SASL_NAMES[$i]},password=${SASL_PASSWORDS[$i]}]")
+            scram+=(--add-scram "SCRAM-SHA-512=[name=${SASL_NAMES[$i]},password=${SASL_PASSWORDS[$i]}]")
+        done
+    elif [[ -f $dir/data/meta.properties ]]; then
+        return 0
+    fi
     rm -rf "$dir/data"
     if [[ ! -f $CLUSTER_DIR/cluster.id ]]; then
         mkdir -p "$CLUSTER_DIR"
@@ -245,7 +316,7 @@ format_node() {
         mv "$CLUSTER_DIR/cluster.id.new" "$CLUSTER_DIR/cluster.id"
     fi
     "$JAVA" -cp "$LIBS/*" -Dlog4j2.configurationFile="$LOG4J" kafka.tools.StorageTool format \
-        -t "$(<"$CLUSTER_DIR/cluster.id")" -c "$dir/server.properties" >>"$dir/kafka.log" 2>&1 ||
+        -t "$(<"$CLUSTER_DIR/cluster.id")" -c "$dir/server.properties" "${scram[@]}" >>"$dir/kafka.log" 2>&1 ||
         { tail -n 20 "$dir/kafka.log" >&2; die "formatting node $id's storage failed"; }
 }
 
@@ -312,7 +383,8 @@ up() {
         fi
         rm -f "$(node_dir "$id")/kafka.pid"
         if port_open "$(client_port "$id")" || port_open "$(controller_port "$id")"; then
-            if [[ $NODES == 1 ]] && port_open "$(client_port "$id")"; then
+            # Not in SASL_SSL mode: what listens there is not a node with this run's users.
+            if [[ $NODES == 1 ]] && ((!SASL_SSL)) && port_open "$(client_port "$id")"; then
                 say "something else already listens on $HOST:$(client_port "$id"): reusing it as the broker"
                 continue
             fi

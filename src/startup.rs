@@ -20,6 +20,7 @@ use crate::http::routes::health::Readiness;
 use crate::http::{AppState, router};
 use crate::infra::config::ServeArgs;
 use crate::infra::kafka::{ensure_named_topic, ensure_topic};
+use crate::infra::kafka_probe::{Access, PROBE_TIMEOUT, check_access};
 use crate::ingest::{
     BatchSettings, ConsumerStatus, DeadLetters, GroupMember, Ingest, Sinks, start_new_topic_at_zero,
 };
@@ -59,6 +60,8 @@ impl Application {
     /// Connects, migrates (unless told not to), subscribes, binds, and starts warming the
     /// cache in the background.
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Self> {
+        // Kafka settings that cannot work stop start-up before the database is touched.
+        args.kafka.security.validate()?;
         let operator = OperatorAccess::new(
             args.operator_token.as_ref(),
             args.order_lookup_requires_token,
@@ -85,6 +88,15 @@ impl Application {
         let cache = OrderCache::new(args.cache_ttl, args.cache_max_bytes);
         let events = OrderEvents::new();
 
+        // Refused credentials, a failed TLS handshake or a bad property stop start-up here.
+        if let Access::Unreached(last) = check_access(&args.kafka).await? {
+            anyhow::bail!(
+                "cannot reach Kafka at {} (KAFKA_BROKERS) within {}s{}",
+                args.kafka.kafka_brokers,
+                PROBE_TIMEOUT.as_secs(),
+                last.map(|e| format!(": {e}")).unwrap_or_default()
+            );
+        }
         if ensure_topic(&args.kafka).await? {
             start_new_topic_at_zero(
                 &args.kafka,

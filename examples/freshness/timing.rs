@@ -126,6 +126,7 @@ impl Producer {
             kafka_topic: String::new(),
             kafka_topic_partitions: 1,
             kafka_topic_replication_factor: None,
+            security: Default::default(),
         };
         let inner = order_service::tools::send::producer(&kafka, timeout)?;
         Ok(Self { inner, timeout })

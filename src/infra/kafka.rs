@@ -76,12 +76,31 @@ impl ClientContext for KafkaContext {
     }
 }
 
-/// The client settings every Kafka client of the service starts from.
+/// The client settings every Kafka client of the service starts from: the brokers, a
+/// client id, the security settings (`KAFKA_SECURITY_PROTOCOL`, SASL, the CA file) and the
+/// extra properties (`KAFKA_PROPERTIES`), which come last and so override the others.
 pub fn client_config(kafka: &KafkaArgs) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &kafka.kafka_brokers)
         .set("client.id", "order-service");
+    for (key, value) in kafka.security.properties() {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Sets the extra properties (`KAFKA_PROPERTIES`, `--kafka-property`) again on `config`,
+/// after what a client added to [`client_config`]'s settings, so that they override those
+/// too (a producer's `linger.ms`, say). Every client calls it last, just before it is
+/// created.
+pub fn with_extra_properties<'a>(
+    config: &'a mut ClientConfig,
+    kafka: &KafkaArgs,
+) -> &'a mut ClientConfig {
+    for (key, value) in kafka.security.extra_properties() {
+        config.set(key, value);
+    }
     config
 }
 
@@ -116,7 +135,7 @@ pub async fn ensure_named_topic(
     name: &str,
     partitions: i32,
 ) -> anyhow::Result<bool> {
-    let admin: AdminClient<KafkaContext> = client_config(kafka)
+    let admin: AdminClient<KafkaContext> = with_extra_properties(&mut client_config(kafka), kafka)
         .create_with_context(KafkaContext::default())
         .context("cannot create a Kafka admin client")?;
     // -1 asks for the broker's `default.replication.factor` (CreateTopics v4+, Kafka 2.4+).
@@ -159,6 +178,7 @@ mod tests {
             kafka_topic: "orders".to_owned(),
             kafka_topic_partitions: 3,
             kafka_topic_replication_factor: None,
+            security: Default::default(),
         };
         let config = producer_config(&kafka, Duration::from_secs(7));
         assert_eq!(config.get("enable.idempotence"), Some("true"));

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::context::{IngestContext, STATISTICS_INTERVAL_MS};
 use super::status::ConsumerStatus;
 use crate::infra::config::{GroupProtocol, KafkaArgs};
-use crate::infra::kafka::client_config;
+use crate::infra::kafka::{client_config, with_extra_properties};
 use crate::infra::metrics::names;
 
 /// The ingest's consumer.
@@ -50,7 +50,7 @@ pub(super) fn build_consumer_reporting_to(
     member: &GroupMember,
     status: Arc<ConsumerStatus>,
 ) -> anyhow::Result<Consumer> {
-    let consumer: Consumer = consumer_config(kafka, member)
+    let consumer: Consumer = with_extra_properties(&mut consumer_config(kafka, member), kafka)
         .create_with_context(IngestContext::new(status))
         .context("cannot create the Kafka consumer")?;
     consumer
@@ -112,7 +112,8 @@ fn consumer_config(kafka: &KafkaArgs, member: &GroupMember) -> ClientConfig {
 /// offset: about 100 ms for the first order on a new topic (make bench-freshness). A
 /// failure is logged and harmless: the consumer then resets to the earliest offset itself.
 pub async fn start_new_topic_at_zero(kafka: &KafkaArgs, group_id: &str, partitions: i32) {
-    let config = client_config(kafka).set("group.id", group_id).clone();
+    let config =
+        with_extra_properties(client_config(kafka).set("group.id", group_id), kafka).clone();
     let topic = kafka.kafka_topic.clone();
     // The commit blocks until the coordinator answers: off the runtime's threads.
     let commit = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
@@ -209,6 +210,7 @@ mod tests {
             kafka_topic: "orders".to_owned(),
             kafka_topic_partitions: 3,
             kafka_topic_replication_factor: None,
+            security: Default::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::infra::config::KafkaArgs;
-use crate::infra::kafka::{KafkaContext, producer_config};
+use crate::infra::kafka::{KafkaContext, producer_config, with_extra_properties};
 use crate::order::MAX_MESSAGE_BYTES;
 use crate::store::RejectedMessage;
 
@@ -29,10 +29,12 @@ impl DeadLetters {
     /// A publisher to `topic` on `kafka`'s brokers.
     pub fn new(kafka: &KafkaArgs, topic: &str) -> anyhow::Result<Self> {
         // The same guarantees as `send`'s producer: idempotent, acks=all, a bounded delivery.
-        let producer = producer_config(kafka, PUBLISH_TIMEOUT)
+        let mut config = producer_config(kafka, PUBLISH_TIMEOUT);
+        config
             .set("linger.ms", "20")
             // Room for a value of the contract's largest size plus key and headers.
-            .set("message.max.bytes", (2 * MAX_MESSAGE_BYTES).to_string())
+            .set("message.max.bytes", (2 * MAX_MESSAGE_BYTES).to_string());
+        let producer = with_extra_properties(&mut config, kafka)
             .create_with_context(KafkaContext::default())
             .context("cannot create the dead-letter producer")?;
         Ok(Self {

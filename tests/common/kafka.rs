@@ -99,8 +99,19 @@ pub async fn dead_letters(
     topic: &str,
     count: usize,
 ) -> Vec<DeadLetter> {
-    let reader: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    dead_letters_with(config, group, topic, count).await
+}
+
+/// [`dead_letters`] with a client of `config` (the brokers and, say, SASL settings).
+pub async fn dead_letters_with(
+    mut config: ClientConfig,
+    group: &str,
+    topic: &str,
+    count: usize,
+) -> Vec<DeadLetter> {
+    let reader: StreamConsumer = config
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .create()

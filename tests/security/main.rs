@@ -6,8 +6,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod kafka_sasl;
 mod postgres_instance;
 mod postgres_tls;
 mod postgres_tls_binary;
+mod sasl_node;
 mod secrets;
 mod smoke;

@@ -1,6 +1,7 @@
 //! No secret in output: the real binary runs with known secrets (a PostgreSQL role's
-//! password, the operator token) and with wrong ones (a wrong database password, a malformed
-//! token), at the most talkative log level, is asked for `--help`, answers requests with and
+//! password, the operator token, a Kafka SASL password and a secret librdkafka property) and
+//! with wrong ones (a wrong database password, a malformed token, SASL settings that do not
+//! fit), at the most talkative log level, is asked for `--help`, answers requests with and
 //! without the token, and serves `/metrics`; none of its output and none of its answers holds
 //! any of those secrets.
 
@@ -164,11 +165,16 @@ async fn no_password_or_token_appears_in_help_logs_errors_answers_or_metrics() {
     let token = format!("op-{}", unique("token"));
     let wrong_password = alphanumeric("WrongPass");
     let bad_token = format!("has spaces {} in it", unique("bad"));
+    let kafka_password = alphanumeric("KafkaPass");
+    let key_password = alphanumeric("KeyPass");
+    let kafka_properties = format!("ssl.key.password={key_password};client.id=secrets-test");
     let secrets = [
         role.password.as_str(),
         token.as_str(),
         wrong_password.as_str(),
         bad_token.as_str(),
+        kafka_password.as_str(),
+        key_password.as_str(),
     ];
 
     // --help, with every secret in the environment.
@@ -176,14 +182,32 @@ async fn no_password_or_token_appears_in_help_logs_errors_answers_or_metrics() {
         .arg("--help")
         .env("DATABASE_URL", &url)
         .env("OPERATOR_TOKEN", &token)
+        .env("KAFKA_SASL_PASSWORD", &kafka_password)
+        .env("KAFKA_PROPERTIES", &kafka_properties)
         .output()
         .expect("--help runs");
     let help_text = String::from_utf8_lossy(&help.stdout);
     assert!(
-        help.status.success() && help_text.contains("OPERATOR_TOKEN"),
+        help.status.success()
+            && help_text.contains("OPERATOR_TOKEN")
+            && help_text.contains("KAFKA_SASL_PASSWORD")
+            && help_text.contains("KAFKA_PROPERTIES"),
         "{help_text}"
     );
     assert_no_secret("--help", &help_text, &secrets);
+    // `send --help` too: it has the Kafka settings.
+    let send_help = binary::command("send")
+        .arg("--help")
+        .env("KAFKA_SASL_PASSWORD", &kafka_password)
+        .env("KAFKA_PROPERTIES", &kafka_properties)
+        .output()
+        .expect("--help runs");
+    let send_help_text = String::from_utf8_lossy(&send_help.stdout);
+    assert!(
+        send_help.status.success() && send_help_text.contains("KAFKA_SASL_PASSWORD"),
+        "{send_help_text}"
+    );
+    assert_no_secret("send --help", &send_help_text, &secrets);
 
     // A URL that does not parse, with the password in it: refused without showing it.
     let bad_url = binary::command("serve")
@@ -204,6 +228,14 @@ async fn no_password_or_token_appears_in_help_logs_errors_answers_or_metrics() {
     // and not the value.
     let port = free_port();
     let wrong_url = role.url(&names.name, &wrong_password);
+    // SASL over TLS with a password and a secret property but no user name: refused before
+    // any connection, naming the missing setting.
+    let mut sasl_without_user = serve(&url, &token, &names, port);
+    sasl_without_user
+        .env("KAFKA_SECURITY_PROTOCOL", "sasl_ssl")
+        .env("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+        .env("KAFKA_SASL_PASSWORD", &kafka_password)
+        .env("KAFKA_PROPERTIES", &kafka_properties);
     for (what, command, setting) in [
         (
             "a wrong database password",
@@ -215,12 +247,23 @@ async fn no_password_or_token_appears_in_help_logs_errors_answers_or_metrics() {
             serve(&url, &bad_token, &names, port),
             "OPERATOR_TOKEN",
         ),
+        (
+            "a SASL password without a user name",
+            sasl_without_user,
+            "KAFKA_SASL_USERNAME",
+        ),
     ] {
         assert_refused_start(what, command, setting, &secrets);
     }
 
-    // A real run: requests with the token, with a wrong one, without; /metrics.
+    // A real run: requests with the token, with a wrong one, without; /metrics. With a secret
+    // librdkafka property set on every Kafka client (librdkafka takes ssl.key.password on a
+    // plaintext connection and does not use it).
     let child = serve(&url, &token, &names, port)
+        .env(
+            "KAFKA_PROPERTIES",
+            format!("ssl.key.password={key_password}"),
+        )
         .spawn()
         .expect("serve starts");
     let base = format!("http://127.0.0.1:{port}");

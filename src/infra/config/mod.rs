@@ -3,9 +3,11 @@
 //! the variable (`--cache-ttl <CACHE_TTL>`).
 //!
 //! This file holds the command line and the connection settings every subcommand shares
-//! (PostgreSQL, Kafka); `serve.rs` the service's settings, `tools.rs` the tools', `parse.rs`
-//! the value parsers, `secret.rs` the type of a setting that must never be shown.
+//! (PostgreSQL, Kafka); `kafka_security.rs` Kafka's security settings, `serve.rs` the
+//! service's settings, `tools.rs` the tools', `parse.rs` the value parsers, `secret.rs` the
+//! type of a setting that must never be shown.
 
+mod kafka_security;
 mod parse;
 mod secret;
 mod serve;
@@ -14,6 +16,9 @@ mod tools;
 use clap::{Args, Parser, Subcommand};
 
 use crate::infra::telemetry::LogFormat;
+pub use kafka_security::{
+    KafkaProperty, KafkaSecurityArgs, SaslMechanism, SecurityMisconfigured, SecurityProtocol,
+};
 use parse::{DatabaseUrlParser, parse_non_empty};
 pub use secret::Secret;
 pub use serve::{GroupProtocol, ServeArgs};
@@ -116,6 +121,9 @@ pub struct KafkaArgs {
         value_parser = clap::value_parser!(i32).range(1..=16)
     )]
     pub kafka_topic_replication_factor: Option<i32>,
+    /// TLS, SASL and any other librdkafka property, for every Kafka client.
+    #[command(flatten)]
+    pub security: KafkaSecurityArgs,
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use rdkafka::producer::FutureProducer;
 
 use crate::infra::config::{KafkaArgs, SendArgs};
-use crate::infra::kafka::{KafkaContext, ensure_topic, producer_config};
+use crate::infra::kafka::{KafkaContext, ensure_topic, producer_config, with_extra_properties};
+use crate::infra::kafka_probe::{Access, check_access};
 use crate::tools::generator::fake_messages;
 
 pub use input::line_message;
@@ -86,17 +87,28 @@ pub fn producer(
     kafka: &KafkaArgs,
     timeout: Duration,
 ) -> anyhow::Result<FutureProducer<KafkaContext>> {
-    producer_config(kafka, timeout)
-        .set("linger.ms", "5")
+    let mut config = producer_config(kafka, timeout);
+    config.set("linger.ms", "5");
+    with_extra_properties(&mut config, kafka)
         .create_with_context(KafkaContext::default())
         .context("cannot create the Kafka producer")
 }
 
 /// Sends what `args` asks for. Fails, after sending all it could, if any delivery failed.
 pub async fn run(args: &SendArgs) -> anyhow::Result<()> {
-    // Without the topic the deliveries fail one by one, and are reported by id below.
-    if let Err(error) = ensure_topic(&args.kafka).await {
-        tracing::warn!("{error:#}");
+    // Refused credentials, a failed TLS handshake or a bad property stop `send` here.
+    match check_access(&args.kafka).await? {
+        Access::Reached => {
+            // Without the topic the deliveries fail one by one, and are reported by id below.
+            if let Err(error) = ensure_topic(&args.kafka).await {
+                tracing::warn!("{error:#}");
+            }
+        }
+        Access::Unreached(last) => tracing::warn!(
+            "cannot reach Kafka at {} (KAFKA_BROKERS){}; sending anyway",
+            args.kafka.kafka_brokers,
+            last.map(|e| format!(": {e}")).unwrap_or_default()
+        ),
     }
     let timeout = args.delivery_timeout;
     let producer = producer(&args.kafka, timeout)?;
