@@ -123,6 +123,7 @@ impl Application {
         let batches = BatchSettings {
             max_messages: args.ingest_batch_size as usize,
             linger: args.ingest_batch_linger,
+            writers: usize::from(args.ingest_writers),
         };
         let sinks = Sinks {
             store: store.clone(),

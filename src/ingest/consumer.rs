@@ -149,12 +149,13 @@ pub enum Fetched {
     Fatal(KafkaError),
 }
 
-/// Receives messages and sends them to the writer until `shutdown` is cancelled, the writer
-/// is gone or the consumer fails for good. A full channel makes this wait, which stops
-/// fetching.
+/// Receives messages and sends each to the writer of its partition (partition number modulo
+/// writers, so a partition is always written by the same one, in order) until `shutdown` is
+/// cancelled, a writer is gone or the consumer fails for good. A full channel makes this
+/// wait, which stops fetching.
 pub async fn fetch(
     consumer: Arc<Consumer>,
-    to_writer: mpsc::Sender<OwnedMessage>,
+    to_writers: Vec<mpsc::Sender<OwnedMessage>>,
     shutdown: CancellationToken,
 ) -> Fetched {
     // Kafka errors are logged when they start and when they end, not one by one.
@@ -189,6 +190,9 @@ pub async fn fetch(
             offset = message.offset(),
             "fetched"
         );
+        let Some(to_writer) = writer_of(&to_writers, message.partition()) else {
+            return Fetched::Stopped;
+        };
         tokio::select! {
             () = shutdown.cancelled() => return Fetched::Stopped,
             sent = to_writer.send(message) => if sent.is_err() { return Fetched::Stopped },
@@ -196,11 +200,18 @@ pub async fn fetch(
     }
 }
 
+/// The writer of `partition` (a partition number is never negative); `None` if there is no
+/// writer at all.
+fn writer_of<T>(writers: &[T], partition: i32) -> Option<&T> {
+    let count = writers.len();
+    (count > 0).then(|| &writers[partition.unsigned_abs() as usize % count])
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use super::{Consumer, GroupMember, consumer_config};
+    use super::{Consumer, GroupMember, consumer_config, writer_of};
     use crate::infra::config::{GroupProtocol, KafkaArgs};
     use crate::ingest::context::IngestContext;
 
@@ -224,6 +235,17 @@ mod tests {
     }
 
     /// A `StreamConsumer` is created on a Tokio runtime (it spawns its wake-up task).
+    #[test]
+    fn a_partition_always_goes_to_the_same_writer_and_every_writer_gets_some() {
+        let writers = ["a", "b", "c"];
+        let chosen: Vec<&str> = (0..6)
+            .map(|p| *writer_of(&writers, p).expect("a writer"))
+            .collect();
+        assert_eq!(chosen, ["a", "b", "c", "a", "b", "c"]);
+        assert_eq!(writer_of(&["only"], 17), Some(&"only"));
+        assert_eq!(writer_of::<&str>(&[], 0), None);
+    }
+
     #[tokio::test]
     async fn the_classic_protocol_sets_the_session_and_the_consumer_protocol_leaves_it_to_the_broker()
      {

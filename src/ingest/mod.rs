@@ -3,8 +3,9 @@
 //! after its message is safe in PostgreSQL, so a crash redelivers, and the duplicate policy
 //! makes redelivery harmless.
 //!
-//! Two tasks joined by a bounded channel: `consumer.rs` fetches, `write.rs` batches and
-//! writes. When the database is slow or down the channel fills, fetching stops, and memory
+//! Two tasks joined by bounded channels: `consumer.rs` fetches and hands each message to the
+//! writer of its partition, `write.rs` batches and writes (a few writers side by side, each
+//! with its own partitions, so each partition stays in order). When the database is slow or down the channel fills, fetching stops, and memory
 //! stays bounded. When PostgreSQL refuses a batch for a reason in its data, `bisect.rs`
 //! splits it until the refused messages are found (they are rejected as `store_refused`), and
 //! `written.rs` says what became of each message.
@@ -46,6 +47,8 @@ pub struct BatchSettings {
     pub max_messages: usize,
     /// How long a batch waits for more messages once it has one.
     pub linger: Duration,
+    /// Writers working at once, each on its own partitions (at least 1).
+    pub writers: usize,
 }
 
 /// Where ingest writes what it reads: built by startup, which hands the same cache and event
@@ -172,9 +175,18 @@ impl Ingest {
         self.status.set_running(true);
         let writer = write::Writer::new(consumer, &self.sinks, self.batches);
         let capacity = 2 * writer.batch_size();
-        let (sender, receiver) = mpsc::channel(capacity);
-        let fetching = tokio::spawn(consumer::fetch(consumer.clone(), sender, shutdown.clone()));
-        writer.run(receiver, shutdown).await;
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..self.batches.writers.max(1))
+            .map(|_| mpsc::channel(capacity))
+            .unzip();
+        let fetching = tokio::spawn(consumer::fetch(consumer.clone(), senders, shutdown.clone()));
+        // The writers share this task: their CPU work is small next to their waits for
+        // PostgreSQL, which run side by side, each on its own connection.
+        futures::future::join_all(
+            receivers
+                .into_iter()
+                .map(|receiver| writer.run(receiver, shutdown)),
+        )
+        .await;
         let fetched = fetching.await.unwrap_or_else(|error| {
             tracing::error!(%error, "the fetching task failed");
             Fetched::Stopped

@@ -1,5 +1,6 @@
 //! The writing task: takes what was fetched in batches (up to a size, or a short linger),
-//! writes each batch in one transaction, retrying with backoff while the database fails
+//! decodes the next batch on another thread while the current one is written (one batch
+//! deep, writes still one at a time and in order), writes each batch in one transaction, retrying with backoff while the database fails
 //! (fetching paused meanwhile). A batch PostgreSQL refuses for a reason in its data is split
 //! until the refused messages stand alone (`bisect.rs`), and those are rejected as
 //! `store_refused`, so that one poison pill never stalls ingest. Once the whole batch is
@@ -23,6 +24,14 @@ use super::written::Written;
 use super::{BatchSettings, Consumer, Sinks};
 use crate::order::Rejection;
 use crate::store::{RejectedMessage, SaveOutcome, SavedBatch, StoreError};
+
+/// A batch of messages as fetched, and what each of them is.
+struct Decoded {
+    /// The messages, in the order they were fetched.
+    messages: Vec<OwnedMessage>,
+    /// What each message is, in the same order.
+    decided: Vec<Decided>,
+}
 
 /// The writing side of ingest, for one consumer (a new consumer gets a new writer).
 pub struct Writer<'a> {
@@ -51,17 +60,46 @@ impl<'a> Writer<'a> {
 
     /// Writes batches until the fetching side is gone and everything it sent is written, or
     /// until shutdown interrupts a retry (what was not written stays uncommitted).
+    ///
+    /// Pipelined, one batch deep: while batch k is being written, batch k+1 is gathered and
+    /// decoded on another thread, so that the service's own work per order (decoding,
+    /// validating, canonical JSON) overlaps PostgreSQL's instead of adding to it. Writes stay
+    /// one at a time and in order: batch k+1 is written, and its offsets stored, only after
+    /// batch k is settled.
     pub async fn run(
         &self,
         mut from_fetch: mpsc::Receiver<OwnedMessage>,
         shutdown: &CancellationToken,
     ) {
-        let mut batch = Vec::with_capacity(self.batch_size());
-        while self.next_batch(&mut from_fetch, &mut batch).await {
-            if !self.write(&batch, shutdown).await {
+        let mut next = self.next_decoded(&mut from_fetch).await;
+        while let Some(current) = next {
+            let (written, upcoming) = tokio::join!(
+                self.write(&current.messages, &current.decided, shutdown),
+                self.next_decoded(&mut from_fetch),
+            );
+            if !written {
                 return;
             }
-            batch.clear();
+            next = upcoming;
+        }
+    }
+
+    /// The next batch, decoded on a blocking thread (CPU work, off the runtime's threads and
+    /// in parallel with the write in flight); `None` when the channel is closed and empty.
+    async fn next_decoded(&self, from_fetch: &mut mpsc::Receiver<OwnedMessage>) -> Option<Decoded> {
+        let mut messages = Vec::with_capacity(self.batch_size());
+        if !self.next_batch(from_fetch, &mut messages).await {
+            return None;
+        }
+        let decoding = tokio::task::spawn_blocking(move || {
+            let decided = decide(&messages);
+            Decoded { messages, decided }
+        });
+        match decoding.await {
+            Ok(decoded) => Some(decoded),
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            // Cancelled: the runtime is shutting down, and nothing of this batch was written.
+            Err(_) => None,
         }
     }
 
@@ -88,15 +126,20 @@ impl<'a> Writer<'a> {
         true
     }
 
-    /// Writes one batch, retrying until it is written (around what PostgreSQL refuses); then
-    /// offsets, counters, cache and dead letters. `false` if shutdown came first.
-    async fn write(&self, batch: &[OwnedMessage], shutdown: &CancellationToken) -> bool {
-        let decided = decide(batch);
-        let Some(pieces) = self.save(batch, &decided, shutdown).await else {
+    /// Writes one decoded batch, retrying until it is written (around what PostgreSQL
+    /// refuses); then offsets, counters, cache and dead letters. `false` if shutdown came
+    /// first.
+    async fn write(
+        &self,
+        batch: &[OwnedMessage],
+        decided: &[Decided],
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let Some(pieces) = self.save(batch, decided, shutdown).await else {
             return false;
         };
         self.store_offsets(batch);
-        let written = Written::new(batch, &decided, pieces);
+        let written = Written::new(batch, decided, pieces);
         super::counters::record_batch(&written);
         self.after_commit(&written).await;
         true

@@ -125,6 +125,18 @@ pub struct ServeArgs {
         value_parser = parse_duration
     )]
     pub ingest_batch_linger: Duration,
+    /// Batches written at once, each by its own writer over its own connection; a partition
+    /// is always written by the same writer (partition number modulo writers), so each
+    /// partition's orders are stored and committed in order. The default is one writer per
+    /// partition of the default topic (KAFKA_TOPIC_PARTITIONS=3).
+    #[arg(
+        long,
+        env = "INGEST_WRITERS",
+        value_name = "INGEST_WRITERS",
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u16).range(1..=8)
+    )]
+    pub ingest_writers: u16,
     /// Failed order lookups (404) a client may make per minute once its burst is spent; past
     /// them its lookups are answered 429 until its budget refills. `0` turns the limit off.
     #[arg(
