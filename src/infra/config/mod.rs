@@ -153,6 +153,7 @@ mod tests {
         assert_eq!(serve.kafka_group_id, "order-service");
         assert_eq!(serve.kafka.kafka_topic_replication_factor, None);
         assert_eq!(serve.kafka_session_timeout, Duration::from_secs(10));
+        assert_eq!(serve.ingest_writers, 3);
         assert_eq!(
             serve.lookup_limit(),
             crate::http::lookup_limit::LookupLimitSettings {
@@ -240,6 +241,7 @@ mod tests {
             ("--kafka-brokers", " ", "KAFKA_BROKERS"),
             ("--kafka-session-timeout", "500ms", "KAFKA_SESSION_TIMEOUT"),
             ("--lookup-failures-burst", "0", "LOOKUP_FAILURES_BURST"),
+            ("--ingest-writers", "0", "INGEST_WRITERS"),
             (
                 "--lookup-limit-exempt-loopback",
                 "maybe",
