@@ -199,12 +199,11 @@ async fn send_serve_and_the_dead_letter_producer_work_over_sasl_ssl_and_refusals
     // (5) A CA that did not sign the broker's certificate stops start-up, naming the file's
     // setting.
     let other_ca = TestCa::new("kafka-other");
-    let mut env_other_ca = [&node.env("SCRAM-SHA-512", &node.password)[..], &topic].concat();
-    for (name, value) in &mut env_other_ca {
-        if *name == "KAFKA_SSL_CA_LOCATION" {
-            *value = other_ca.ca_file().display().to_string();
-        }
-    }
+    let env_other_ca = with_setting(
+        [&node.env("SCRAM-SHA-512", &node.password)[..], &topic].concat(),
+        "KAFKA_SSL_CA_LOCATION",
+        |_| other_ca.ca_file().display().to_string(),
+    );
     let began = Instant::now();
     let refused = timed("send with a wrong CA", || {
         run("send", &env_other_ca, &["-n", "1"])
@@ -228,12 +227,9 @@ async fn send_serve_and_the_dead_letter_producer_work_over_sasl_ssl_and_refusals
     // (6) `--kafka-property` reaches librdkafka: dialled as `localhost`, which its
     // certificate does not name, the broker fails host name verification, unless the
     // property turns that off.
-    let mut env_localhost = env_512.clone();
-    for (name, value) in &mut env_localhost {
-        if *name == "KAFKA_BROKERS" {
-            *value = value.replace("127.0.0.1", "localhost");
-        }
-    }
+    let env_localhost = with_setting(env_512.clone(), "KAFKA_BROKERS", |brokers| {
+        brokers.replace("127.0.0.1", "localhost")
+    });
     let began = Instant::now();
     let refused = timed("send to localhost, verifying the host name", || {
         run("send", &env_localhost, &["-n", "1"])
@@ -262,4 +258,18 @@ async fn send_serve_and_the_dead_letter_producer_work_over_sasl_ssl_and_refusals
     );
     assert!(sent.status.success(), "{}", text(&sent));
     assert_eq!(printed_ids(&sent).len(), 1, "{}", text(&sent));
+}
+
+/// `env` with the value of `setting` replaced by what `change` makes of it.
+fn with_setting(
+    mut env: Vec<(&'static str, String)>,
+    setting: &str,
+    change: impl Fn(&str) -> String,
+) -> Vec<(&'static str, String)> {
+    for (name, value) in &mut env {
+        if *name == setting {
+            *value = change(value);
+        }
+    }
+    env
 }
