@@ -234,7 +234,6 @@ mod tests {
         }
     }
 
-    /// A `StreamConsumer` is created on a Tokio runtime (it spawns its wake-up task).
     #[test]
     fn a_partition_always_goes_to_the_same_writer_and_every_writer_gets_some() {
         let writers = ["a", "b", "c"];
@@ -246,6 +245,7 @@ mod tests {
         assert_eq!(writer_of::<&str>(&[], 0), None);
     }
 
+    /// A `StreamConsumer` is created on a Tokio runtime (it spawns its wake-up task).
     #[tokio::test]
     async fn the_classic_protocol_sets_the_session_and_the_consumer_protocol_leaves_it_to_the_broker()
      {

@@ -5,8 +5,8 @@
 //!
 //! Two tasks joined by bounded channels: `consumer.rs` fetches and hands each message to the
 //! writer of its partition, `write.rs` batches and writes (a few writers side by side, each
-//! with its own partitions, so each partition stays in order). When the database is slow or down the channel fills, fetching stops, and memory
-//! stays bounded. When PostgreSQL refuses a batch for a reason in its data, `bisect.rs`
+//! with its own partitions, so each partition stays in order). When the database is slow or
+//! down the channels fill, fetching stops, and memory stays bounded. When PostgreSQL refuses a batch for a reason in its data, `bisect.rs`
 //! splits it until the refused messages are found (they are rejected as `store_refused`), and
 //! `written.rs` says what became of each message.
 
