@@ -1,12 +1,12 @@
 //! The writing task: takes what was fetched in batches (up to a size, or a short linger),
 //! decodes the next batch on another thread while the current one is written (one batch
 //! deep, writes still one at a time and in order), writes each batch in one transaction,
-//! retrying with backoff while the database fails (fetching paused meanwhile). A batch PostgreSQL refuses for a reason in its data is split
-//! until the refused messages stand alone (`bisect.rs`), and those are rejected as
-//! `store_refused`, so that one poison pill never stalls ingest. Once the whole batch is
-//! settled, the writer stores its offsets for commit, counts it, fills the cache and announces
-//! the new orders, and logs every rejection (conflicts and refusals included) and publishes it
-//! to the dead-letter topic.
+//! retrying with backoff while the database fails (fetching paused meanwhile). A batch
+//! PostgreSQL refuses for a reason in its data is split until the refused messages stand
+//! alone (`bisect.rs`), and those are rejected as `store_refused`, so that one poison pill
+//! never stalls ingest. Once the whole batch is settled, the writer stores its offsets for
+//! commit, counts it, fills the cache and announces the new orders, and logs every rejection
+//! (conflicts and refusals included) and publishes it to the dead-letter topic.
 
 use std::collections::HashMap;
 
