@@ -1,6 +1,6 @@
 //! The start-up check of Kafka access, run by `serve` and `send` before anything else talks
-//! to Kafka: the security settings are checked for fit ([`KafkaSecurityArgs::validate`]),
-//! librdkafka is asked whether it takes every property, and one short-lived client connects
+//! to Kafka and once the caller has checked the security settings for fit
+//! ([`KafkaSecurityArgs::validate`]): librdkafka is asked whether it takes every property, and one short-lived client connects
 //! with them and fetches the cluster's metadata. Settings the brokers refuse then stop
 //! start-up within seconds, with a message that names the settings and never a secret:
 //! refused credentials (librdkafka would otherwise retry them for ever), a TLS handshake that
@@ -201,12 +201,14 @@ fn probe(kafka: &KafkaArgs, config: &ClientConfig) -> anyhow::Result<Access> {
     }
 }
 
-/// Checks the Kafka settings of `kafka` and whether the brokers accept them. An error (the
-/// settings do not fit, librdkafka refuses a property, the brokers refuse the credentials or
-/// the TLS handshake fails) names the settings; [`Access::Unreached`] says no broker
-/// answered within [`PROBE_TIMEOUT`].
+/// Checks whether the brokers accept the Kafka settings of `kafka`, which the caller has
+/// validated ([`KafkaSecurityArgs::validate`], as early in its start-up as it can). An error
+/// (librdkafka refuses a property, the brokers refuse the credentials or the TLS handshake
+/// fails) names the settings; [`Access::Unreached`] says no broker answered within
+/// [`PROBE_TIMEOUT`].
+///
+/// [`KafkaSecurityArgs::validate`]: crate::infra::config::KafkaSecurityArgs::validate
 pub async fn check_access(kafka: &KafkaArgs) -> anyhow::Result<Access> {
-    kafka.security.validate()?;
     if kafka.security.kafka_security_protocol == SecurityProtocol::SaslPlaintext
         && kafka.security.kafka_sasl_mechanism == Some(SaslMechanism::Plain)
     {

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use super::parse::refused_unshown;
 use super::secret::{Secret, parse_secret};
 
 /// How the clients talk to the brokers (librdkafka's `security.protocol`).
@@ -106,16 +107,7 @@ impl clap::builder::TypedValueParser for PropertyParser {
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
     ) -> Result<KafkaProperty, clap::Error> {
-        let refuse = |why: &str| {
-            let name = arg.map_or_else(|| "KAFKA_PROPERTIES".to_owned(), ToString::to_string);
-            clap::Error::raw(
-                clap::error::ErrorKind::ValueValidation,
-                format!(
-                    "invalid value for '{name}': {why} (the value is not shown: it may hold a secret)\n"
-                ),
-            )
-            .with_cmd(cmd)
-        };
+        let refuse = |why: &str| refused_unshown(cmd, arg, "KAFKA_PROPERTIES", why, "a secret");
         let text = value.to_str().ok_or_else(|| refuse("not UTF-8"))?;
         parse_property(text).map_err(refuse)
     }

@@ -5,6 +5,26 @@ use std::time::Duration;
 
 use bytesize::ByteSize;
 
+/// clap's error for a refused value that must not be quoted because it may hold `may_hold`
+/// (a password, a secret): it names the flag (or `fallback`, its variable) and says why,
+/// never what the value was.
+pub(super) fn refused_unshown(
+    cmd: &clap::Command,
+    arg: Option<&clap::Arg>,
+    fallback: &str,
+    why: &str,
+    may_hold: &str,
+) -> clap::Error {
+    let name = arg.map_or_else(|| fallback.to_owned(), ToString::to_string);
+    clap::Error::raw(
+        clap::error::ErrorKind::ValueValidation,
+        format!(
+            "invalid value for '{name}': {why} (the value is not shown: it may hold {may_hold})\n"
+        ),
+    )
+    .with_cmd(cmd)
+}
+
 /// A connection URL sqlx accepts. A parser of its own rather than a function: clap's error
 /// for a value a function refuses quotes the value, and this one may hold a password.
 #[derive(Clone, Copy, Debug)]
@@ -19,14 +39,7 @@ impl clap::builder::TypedValueParser for DatabaseUrlParser {
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
     ) -> Result<String, clap::Error> {
-        let refuse = |why: String| {
-            let name = arg.map_or_else(|| "DATABASE_URL".to_owned(), ToString::to_string);
-            clap::Error::raw(
-                clap::error::ErrorKind::ValueValidation,
-                format!("invalid value for '{name}': {why} (the value is not shown: it may hold a password)\n"),
-            )
-            .with_cmd(cmd)
-        };
+        let refuse = |why: String| refused_unshown(cmd, arg, "DATABASE_URL", &why, "a password");
         let value = value
             .to_str()
             .ok_or_else(|| refuse("not UTF-8".to_owned()))?;

@@ -96,7 +96,9 @@ pub fn producer(
 
 /// Sends what `args` asks for. Fails, after sending all it could, if any delivery failed.
 pub async fn run(args: &SendArgs) -> anyhow::Result<()> {
-    // Refused credentials, a failed TLS handshake or a bad property stop `send` here.
+    // Settings that cannot work, refused credentials, a failed TLS handshake or a bad
+    // property stop `send` here.
+    args.kafka.security.validate()?;
     match check_access(&args.kafka).await? {
         Access::Reached => {
             // Without the topic the deliveries fail one by one, and are reported by id below.
