@@ -67,6 +67,29 @@ async fn refused_serve(what: &str, env: &[(&str, String)]) -> (Output, Duration)
     (output, took)
 }
 
+/// `send -n 1` with `env`, to a refused start-up, and how long it took.
+fn refused_send(what: &str, env: &[(&str, String)]) -> (Output, Duration) {
+    let began = Instant::now();
+    let output = timed(what, || run("send", env, &["-n", "1"]));
+    (output, began.elapsed())
+}
+
+/// `send` and then `serve` with `env` are each refused at start-up ("send {case}", "serve
+/// {case}"), naming `setting` and showing no `secret`.
+async fn assert_send_and_serve_refused(
+    case: &str,
+    env: &[(&str, String)],
+    setting: &str,
+    secret: &str,
+) {
+    let what = format!("send {case}");
+    let (refused, took) = refused_send(&what, env);
+    assert_refused(&what, &refused, took, setting, secret);
+    let what = format!("serve {case}");
+    let (refused, took) = refused_serve(&what, env).await;
+    assert_refused(&what, &refused, took, setting, secret);
+}
+
 /// `output` is a refused start-up within [`REFUSED_WITHIN`] that names `setting` and shows
 /// no `secret`.
 fn assert_refused(what: &str, output: &Output, took: Duration, setting: &str, secret: &str) {
@@ -176,25 +199,13 @@ async fn send_serve_and_the_dead_letter_producer_work_over_sasl_ssl_and_refusals
     // (4) A wrong password stops send and serve within seconds, naming the setting.
     let wrong = format!("Wrong{}", node.password);
     let env_wrong = [&node.env("SCRAM-SHA-256", &wrong)[..], &topic].concat();
-    let began = Instant::now();
-    let refused = timed("send with a wrong password", || {
-        run("send", &env_wrong, &["-n", "1"])
-    });
-    assert_refused(
-        "send with a wrong password",
-        &refused,
-        began.elapsed(),
+    assert_send_and_serve_refused(
+        "with a wrong password",
+        &env_wrong,
         "KAFKA_SASL_PASSWORD",
         &wrong,
-    );
-    let (refused, took) = refused_serve("serve with a wrong password", &env_wrong).await;
-    assert_refused(
-        "serve with a wrong password",
-        &refused,
-        took,
-        "KAFKA_SASL_PASSWORD",
-        &wrong,
-    );
+    )
+    .await;
 
     // (5) A CA that did not sign the broker's certificate stops start-up, naming the file's
     // setting.
@@ -204,25 +215,13 @@ async fn send_serve_and_the_dead_letter_producer_work_over_sasl_ssl_and_refusals
         "KAFKA_SSL_CA_LOCATION",
         |_| other_ca.ca_file().display().to_string(),
     );
-    let began = Instant::now();
-    let refused = timed("send with a wrong CA", || {
-        run("send", &env_other_ca, &["-n", "1"])
-    });
-    assert_refused(
-        "send with a wrong CA",
-        &refused,
-        began.elapsed(),
+    assert_send_and_serve_refused(
+        "with a wrong CA",
+        &env_other_ca,
         "KAFKA_SSL_CA_LOCATION",
         &node.password,
-    );
-    let (refused, took) = refused_serve("serve with a wrong CA", &env_other_ca).await;
-    assert_refused(
-        "serve with a wrong CA",
-        &refused,
-        took,
-        "KAFKA_SSL_CA_LOCATION",
-        &node.password,
-    );
+    )
+    .await;
 
     // (6) `--kafka-property` reaches librdkafka: dialled as `localhost`, which its
     // certificate does not name, the broker fails host name verification, unless the
@@ -230,14 +229,12 @@ async fn send_serve_and_the_dead_letter_producer_work_over_sasl_ssl_and_refusals
     let env_localhost = with_setting(env_512.clone(), "KAFKA_BROKERS", |brokers| {
         brokers.replace("127.0.0.1", "localhost")
     });
-    let began = Instant::now();
-    let refused = timed("send to localhost, verifying the host name", || {
-        run("send", &env_localhost, &["-n", "1"])
-    });
+    let (refused, took) =
+        refused_send("send to localhost, verifying the host name", &env_localhost);
     assert_refused(
         "send to localhost",
         &refused,
-        began.elapsed(),
+        took,
         "KAFKA_SSL_CA_LOCATION",
         &node.password,
     );
