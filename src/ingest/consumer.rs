@@ -88,10 +88,12 @@ fn consumer_config(kafka: &KafkaArgs, member: &GroupMember) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         // Prefetch at most this much (librdkafka's high-level consumer bounds its one queue,
         // all partitions together): when the writer falls behind (or the database is down and
-        // the consumer paused) memory stays bounded.
-        .set("queued.max.messages.kbytes", "16384")
+        // the consumer paused) memory stays bounded. 4 MiB is about 3,000 orders, three
+        // batches ahead of the writer, which keeps it busy; 16 MiB added 20 MiB to the peak
+        // RSS of an ingest and nothing to its rate (docs/benchmarks.md).
+        .set("queued.max.messages.kbytes", "4096")
         // Once that queue is full, fetch again 50 ms later, not 1 s (librdkafka's default):
-        // the writer drains 16 MiB in well under a second and then sat idle waiting for the
+        // the writer drains the queue in well under a second and then sat idle waiting for the
         // next fetch (7-8 % of the time in a 200,000-order ingest on Apache Kafka).
         .set("fetch.queue.backoff.ms", "50")
         // A fetch waits at most 20 ms for data, not 500 ms. Data that arrives ends the wait
