@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod allocator;
 mod cache;
 mod flow;
 mod group;
