@@ -27,6 +27,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///
 /// The indices are mimalloc v3's `mi_option_e` (libmimalloc-sys exports v2's); a test of the
 /// built binary (tests/integration/allocator.rs) reads the options back by name.
+#[cfg(target_os = "linux")]
 const ALLOCATOR_OPTIONS: [(
     libmimalloc_sys::mi_option_t,
     &std::ffi::CStr,
