@@ -4,9 +4,9 @@
 
 use crate::common::binary::command;
 
-/// mimalloc's listing of its options (`MIMALLOC_VERBOSE=1`), from `order-service --version`
-/// with `overrides` in its environment.
-fn options_listing(overrides: &[(&str, &str)]) -> String {
+/// Asserts that mimalloc's listing of its options (`MIMALLOC_VERBOSE=1`), from
+/// `order-service --version` with `overrides` in its environment, holds each of `wanted`.
+fn assert_listed(overrides: &[(&str, &str)], wanted: &[&str]) {
     let mut version = command("--version");
     version
         .env_remove("MIMALLOC_ARENA_EAGER_COMMIT")
@@ -15,30 +15,33 @@ fn options_listing(overrides: &[(&str, &str)]) -> String {
         .envs(overrides.iter().copied());
     let output = version.output().expect("order-service --version runs");
     assert!(output.status.success(), "{output:?}");
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    let listing = String::from_utf8_lossy(&output.stderr);
+    for wanted in wanted {
+        assert!(listing.contains(wanted), "{wanted:?} not in:\n{listing}");
+    }
 }
 
 #[test]
 fn mimalloc_gives_memory_back_by_default() {
-    let listing = options_listing(&[]);
-    for wanted in [
-        "option 'arena_eager_commit': 0 ",
-        "option 'purge_delay': 0 ",
-    ] {
-        assert!(listing.contains(wanted), "{wanted:?} not in:\n{listing}");
-    }
+    assert_listed(
+        &[],
+        &[
+            "option 'arena_eager_commit': 0 ",
+            "option 'purge_delay': 0 ",
+        ],
+    );
 }
 
 #[test]
 fn the_environment_overrides_the_allocator_settings() {
-    let listing = options_listing(&[
-        ("MIMALLOC_ARENA_EAGER_COMMIT", "2"),
-        ("MIMALLOC_PURGE_DELAY", "1000"),
-    ]);
-    for wanted in [
-        "option 'arena_eager_commit': 2 ",
-        "option 'purge_delay': 1000 ",
-    ] {
-        assert!(listing.contains(wanted), "{wanted:?} not in:\n{listing}");
-    }
+    assert_listed(
+        &[
+            ("MIMALLOC_ARENA_EAGER_COMMIT", "2"),
+            ("MIMALLOC_PURGE_DELAY", "1000"),
+        ],
+        &[
+            "option 'arena_eager_commit': 2 ",
+            "option 'purge_delay': 1000 ",
+        ],
+    );
 }
