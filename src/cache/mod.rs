@@ -122,23 +122,25 @@ impl OrderCache {
         if caches.absent.contains_key(uid) {
             return Ok(None);
         }
+        let key: Box<str> = Box::from(uid);
         let load = async {
             match store.find(uid).await {
                 Ok(Some(json)) => Ok(buffer(&json)),
-                Ok(None) => Err(LoadError::NotFound),
+                Ok(None) => {
+                    // Remembered before the load ends, so that a request arriving just after
+                    // it finds the id absent rather than reading the database again.
+                    caches.absent.insert(key.clone(), ()).await;
+                    Err(LoadError::NotFound)
+                }
                 Err(error) => Err(LoadError::Store(error)),
             }
         };
-        let key: Box<str> = Box::from(uid);
         // Errors are not cached: the requests waiting for this load share its outcome, and
         // the next request tries again.
         match caches.orders.try_get_with(key.clone(), load).await {
             Ok(buf) => Ok(Some((CachedOrder::from_buffer(buf), Served::Miss))),
             Err(error) => match &*error {
-                LoadError::NotFound => {
-                    caches.absent.insert(key, ()).await;
-                    Ok(None)
-                }
+                LoadError::NotFound => Ok(None),
                 LoadError::Store(error) => Err(error.clone()),
             },
         }
