@@ -4,7 +4,7 @@
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
 
-use crate::order::{Rejection, canonical_json, decode};
+use crate::order::{Rejection, canonical_json_with_capacity, decode};
 use crate::store::{MessageOrigin, NewOrder, RejectedMessage};
 
 /// A message, decoded.
@@ -33,7 +33,10 @@ pub fn decide(messages: &[OwnedMessage]) -> Vec<Decided> {
         .iter()
         .map(|message| match decode(message.payload()) {
             Ok(order) => Decided::Order {
-                json: canonical_json(&order),
+                json: canonical_json_with_capacity(
+                    &order,
+                    message.payload().map_or(0, <[u8]>::len),
+                ),
                 uid: order.order_uid,
             },
             Err(rejection) => Decided::Rejected(rejection),

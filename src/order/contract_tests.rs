@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Order, RejectKind, Rejection, canonical_json, decode};
+use super::{Order, RejectKind, Rejection, canonical_json, canonical_json_with_capacity, decode};
 
 const SAMPLE: &str = include_str!("../../tests/fixtures/sample-order.json");
 
@@ -80,6 +80,17 @@ fn canonical_json_is_the_sample_minified() {
         minified.push(c);
     }
     assert_eq!(canonical_json(&order), minified);
+    // Sized by the message it came from: the same bytes, in a buffer that did not grow past
+    // the message (the minified sample fits in it).
+    let sized = canonical_json_with_capacity(&order, minified.len());
+    assert_eq!(sized, minified);
+    assert_eq!(
+        sized.capacity(),
+        minified.len(),
+        "no spare capacity to keep"
+    );
+    // A hint too small only means growing.
+    assert_eq!(canonical_json_with_capacity(&order, 1), minified);
 }
 
 #[test]
