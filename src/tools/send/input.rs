@@ -1,6 +1,6 @@
-//! The input of `send --file`: each non-blank line of a file (or of standard input) as a
-//! message, read on a thread of its own ahead of the producer, and the count of those lines
-//! for the progress bar.
+//! The input of `send`: fake messages, or with `--file` each non-blank line of a file (or of
+//! standard input) as a message, made on a thread of their own ahead of the producer; and the
+//! count of those lines for the progress bar.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -11,7 +11,7 @@ use futures::stream::BoxStream;
 use serde_json::Value;
 
 use crate::order::decode;
-use crate::tools::generator::OutgoingMessage;
+use crate::tools::generator::{OutgoingMessage, fake_messages};
 
 /// The message for one line of a `--file`: the line as it is; its key the `order_uid` of the
 /// JSON object it holds, if any; and a valid order only if the contract accepts it. A valid
@@ -55,8 +55,19 @@ fn lines(
     })
 }
 
-/// Messages read ahead of the producer at most.
+/// Messages made ahead of the producer at most.
 const READ_AHEAD: usize = 1024;
+
+/// The `count` fake messages of [`fake_messages`], made on a thread of their own: making a
+/// fake order costs about as much CPU as producing it, so on the produce loop's thread it
+/// halved `send`'s rate.
+pub(super) fn fake(
+    count: u64,
+    seed: Option<u64>,
+    invalid_ratio: f64,
+) -> anyhow::Result<BoxStream<'static, anyhow::Result<OutgoingMessage>>> {
+    ahead(fake_messages(count, seed, invalid_ratio).map(Ok))
+}
 
 /// The messages of `--file` (`-`: standard input), read on a thread of their own.
 pub(super) async fn file_messages(
@@ -74,28 +85,35 @@ pub(super) async fn file_messages(
 }
 
 /// The messages of [`lines`] of `reader`, read and parsed on a thread of their own (blocking
-/// reads, such as of a slow standard input, must not hold up the runtime) and handed over
-/// through a channel of [`READ_AHEAD`] messages. Reading ends at the first error, which is
-/// the last item, or when the stream is dropped.
+/// reads, such as of a slow standard input, must not hold up the runtime).
+fn read_messages(
+    reader: impl BufRead + Send + 'static,
+) -> anyhow::Result<BoxStream<'static, anyhow::Result<OutgoingMessage>>> {
+    ahead(lines(reader))
+}
+
+/// `messages`, made on a thread of their own and handed over through a channel of
+/// [`READ_AHEAD`] messages. Making them ends at the first error, which is the last item, or
+/// when the stream is dropped.
 ///
 /// A plain thread rather than `spawn_blocking`: a read of standard input cannot be
 /// cancelled, and the runtime waits for its blocking tasks when it shuts down, so a `send`
 /// that stops early would hang until standard input ends.
-fn read_messages(
-    reader: impl BufRead + Send + 'static,
+fn ahead(
+    messages: impl Iterator<Item = anyhow::Result<OutgoingMessage>> + Send + 'static,
 ) -> anyhow::Result<BoxStream<'static, anyhow::Result<OutgoingMessage>>> {
     let (sender, mut receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
     std::thread::Builder::new()
-        .name("send-reader".to_owned())
+        .name("send-input".to_owned())
         .spawn(move || {
-            for message in lines(reader) {
+            for message in messages {
                 let last = message.is_err();
                 if sender.blocking_send(message).is_err() || last {
                     break;
                 }
             }
         })
-        .context("cannot start the thread that reads the file")?;
+        .context("cannot start the thread that makes the messages")?;
     Ok(futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).boxed())
 }
 

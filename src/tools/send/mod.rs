@@ -16,14 +16,12 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use rdkafka::producer::FutureProducer;
 
 use crate::infra::config::{KafkaArgs, SendArgs};
 use crate::infra::kafka::{KafkaContext, ensure_topic, producer_config, with_extra_properties};
 use crate::infra::kafka_probe::{Access, check_access};
-use crate::tools::generator::fake_messages;
 
 pub use input::line_message;
 pub use produce::produce;
@@ -128,15 +126,15 @@ pub async fn run(args: &SendArgs) -> anyhow::Result<()> {
             (input::file_messages(path).await?, total)
         }
         None => (
-            futures::stream::iter(fake_messages(args.count, args.seed, args.invalid_ratio))
-                .map(Ok)
-                .boxed(),
+            input::fake(args.count, args.seed, args.invalid_ratio)?,
             Some(args.count),
         ),
     };
     let progress = progress_bar(total);
     let rate = Some(args.rate).filter(|rate| *rate > 0.0);
-    let mut stdout = std::io::stdout().lock();
+    // Buffered (`produce` flushes it at least every `FLUSH_EVERY`): standard output is
+    // line-buffered, one write per id.
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let result = produce(
         &producer,
         &args.kafka.kafka_topic,

@@ -19,6 +19,10 @@ use crate::tools::generator::OutgoingMessage;
 /// Deliveries waiting for an acknowledgement at once.
 const IN_FLIGHT: usize = 1000;
 
+/// The longest a delivered order's id waits in `out`'s buffer when more deliveries are
+/// coming (it is flushed at once when none is in flight).
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
 /// When message `index` is due at `rate` messages per second from `start`; `None` (send at
 /// once) if that is not a time this clock can hold: a rate that is not a positive number, or
 /// one so small that the wait overflows (the CLI only accepts 0 or at least
@@ -53,6 +57,7 @@ pub async fn produce(
     // Why it stopped taking messages early, and whether `out` still works.
     let mut stopped: Option<anyhow::Error> = None;
     let mut out_failed = false;
+    let mut flushed = Instant::now();
     loop {
         let due = rate.and_then(|rate| due_time(start, index, rate));
         let can_send = next.is_some() && in_flight.len() < IN_FLIGHT;
@@ -65,10 +70,13 @@ pub async fn produce(
                         summary.sent += 1;
                         match valid_uid {
                             Some(uid) if !out_failed => {
-                                if let Err(error) = writeln!(out, "{uid}") {
+                                let flush = in_flight.is_empty() || flushed.elapsed() >= FLUSH_EVERY;
+                                if let Err(error) = write_id(out, &uid, flush) {
                                     out_failed = true;
                                     let error = anyhow::Error::new(error).context("cannot write to standard output");
                                     stop(&mut stopped, &mut next, &mut ended, error);
+                                } else if flush {
+                                    flushed = Instant::now();
                                 }
                             }
                             Some(_) => {}
@@ -125,6 +133,12 @@ pub async fn produce(
     }
     summary.elapsed = start.elapsed();
     (summary, stopped.map_or(Ok(()), Err))
+}
+
+/// Writes a delivered order's id to `out`, then flushes it if `flush`.
+fn write_id(out: &mut impl Write, uid: impl std::fmt::Display, flush: bool) -> std::io::Result<()> {
+    writeln!(out, "{uid}")?;
+    if flush { out.flush() } else { Ok(()) }
 }
 
 /// Stops [`produce`] taking messages, for `error` (kept if it is the first).
@@ -228,6 +242,15 @@ mod tests {
             (summary.sent..=summary.sent + 1).contains(&taken),
             "{taken} taken, {summary}"
         );
+    }
+
+    #[test]
+    fn an_id_is_flushed_only_when_asked() {
+        let mut out = std::io::BufWriter::new(Vec::new());
+        write_id(&mut out, "a", false).expect("written");
+        assert!(out.get_ref().is_empty(), "kept in the buffer");
+        write_id(&mut out, "b", true).expect("written");
+        assert_eq!(out.get_ref().as_slice(), b"a\nb\n");
     }
 
     #[test]
