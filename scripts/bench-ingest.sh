@@ -31,10 +31,11 @@ say() { printf 'bench-ingest: %s\n' "$*" >&2; }
 now() { date +%s.%N; }
 # CPU seconds (user + system) used so far by the given pids.
 cpu_of() {
-    local ticks=0 pid
+    local ticks=0 pid t
     for pid in "$@"; do
-        [[ -r /proc/$pid/stat ]] || continue
-        ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+        # A backend may exit between the listing and the read: it counts as 0.
+        t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || continue
+        ticks=$((ticks + ${t:-0}))
     done
     python3 -c "print(f'{$ticks / $(getconf CLK_TCK):.1f}')"
 }
@@ -166,6 +167,9 @@ while :; do
 done
 t1=$(now)
 peak_kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$serve_pid/status")
+# What the resident memory is made of at the end: the heaps (anonymous) and the binary's
+# pages (file), for where the peak goes.
+end_split=$(awk '/^Rss(Anon|File):/ {printf "%s%d MiB %s", sep, $2 / 1024, tolower(substr($1, 4, 4)); sep = ", "}' "/proc/$serve_pid/status")
 serve_cpu=$(cpu_of "$serve_pid")
 pg_cpu=$(python3 -c "print(f'{$(cpu_of $(postgres_pids)) - $pg_cpu0:.1f}')")
 kafka_cpu=$(python3 -c "print(f'{$(cpu_of "${kafka_pid_list[@]}") - $kafka_cpu0:.1f}')")
@@ -187,7 +191,7 @@ broker limit:       $broker_rate orders/s   (consume-only, ingest's consumer set
 database limit:     $db_rate orders/s   (psql COPY into a fresh table like orders)
 ingest (serve):     $ingest_rate orders/s from a cold start; $steady_rate orders/s from the first stored order
 ingest / lower:     $ratio from a cold start; $steady_ratio from the first stored order
-peak RSS of serve:  $((peak_kib / 1024)) MiB (CACHE_MAX_BYTES=$CACHE_MAX_BYTES)
+peak RSS of serve:  $((peak_kib / 1024)) MiB (CACHE_MAX_BYTES=$CACHE_MAX_BYTES); at the end: $end_split
 peak RSS of kafka:  $kafka_rss_max MiB during ingest (VmRSS every 0.5 s); $kafka_hwm MiB since the JVM started (VmHWM)
 CPU during ingest:  ${wall} s wall on $(nproc) cores: serve ${serve_cpu} s, kafka ${kafka_cpu} s, postgres ${pg_cpu} s
 OUT
