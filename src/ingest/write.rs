@@ -254,7 +254,7 @@ impl<'a> Writer<'a> {
                 self.sinks.cache.insert(uid, json.as_bytes()).await;
             }
         }
-        for (rejected, unrecorded) in written.rejections() {
+        for (rejected, unrecorded, headers) in written.rejections() {
             match unrecorded {
                 None => tracing::warn!(
                     partition = rejected.origin.partition,
@@ -272,7 +272,7 @@ impl<'a> Writer<'a> {
                 ),
             }
             if let Some(dead_letters) = &self.sinks.dead_letters {
-                dead_letters.publish(&rejected);
+                dead_letters.publish(&rejected, headers);
             }
         }
     }
