@@ -10,6 +10,7 @@ mod health;
 mod metrics;
 mod otlp;
 mod request_id;
+mod traced;
 mod traces;
 
 /// Held by each test that compares counters: one such test at a time in this process.

@@ -1,127 +1,22 @@
 //! Traces of the real binary, exported over OTLP to a receiver the test starts
 //! (`otlp.rs`): an ingested message's `traceparent` is continued by its batch's span (and
-//! the database span under it), an HTTP request's `traceparent` by its server span, and
-//! spans still queued at SIGTERM are flushed before the process exits.
-
-use std::process::Command;
+//! the database span under it), an HTTP request's `traceparent` by its server span, the
+//! traces `send` starts are continued by ingest, spans still queued at SIGTERM are flushed
+//! before the process exits, and a dead letter keeps its message's trace headers.
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use rdkafka::message::{Header, OwnedHeaders};
 
-use crate::common::app::require_services;
-use crate::common::binary;
-use crate::common::database::drop_database;
-use crate::common::kafka::{produce_with_headers, producer};
+use crate::common::app::TestApp;
+use crate::common::binary::send_to;
+use crate::common::kafka::{dead_letters, produce_with_headers, producer};
 use crate::common::sample::{SAMPLE, SAMPLE_UID};
-use crate::common::serve::Serve;
-use crate::common::settings::{OPERATOR_TOKEN, fresh_args};
 use crate::common::wait::eventually;
-use crate::otlp::{Received, Receiver};
-use order_service::infra::config::ServeArgs;
+use crate::otlp::Received;
+use crate::traced::{Traced, continues, new_trace};
 
 /// The route template of `/api/order/{order_uid}`, as the server span names it.
 const ORDER_ROUTE: &str = "/api/order/{order_uid}";
-
-/// A new random trace: its trace id, span id and `traceparent` (sampled).
-fn new_trace() -> (String, String, String) {
-    let trace = format!("{:032x}", rand::random::<u128>() | 1);
-    let span = format!("{:016x}", rand::random::<u64>() | 1);
-    let traceparent = format!("00-{trace}-{span}-01");
-    (trace, span, traceparent)
-}
-
-/// The binary's `serve`, exporting to a receiver, with HTTP on the port it logged.
-struct Traced {
-    /// Its settings (database, topics, group).
-    args: ServeArgs,
-    /// The receiver of its spans.
-    receiver: Receiver,
-    /// The process.
-    serve: Serve,
-    /// `http://127.0.0.1:<port>`.
-    base: String,
-    /// HTTP client.
-    http: reqwest::Client,
-}
-
-impl Traced {
-    /// Starts `serve` on fresh names, its spans exported to a new receiver every
-    /// `schedule_delay_ms`, and waits until it is ready.
-    async fn start(schedule_delay_ms: &str) -> Self {
-        let mut args = fresh_args();
-        require_services(&args).await;
-        args.http_addr = ([127, 0, 0, 1], 0).into();
-        let receiver = Receiver::start().await;
-        let mut command: Command = binary::command("serve");
-        command
-            .env("DATABASE_URL", &args.database.database_url)
-            .env("KAFKA_BROKERS", &args.kafka.kafka_brokers)
-            .env("KAFKA_TOPIC", &args.kafka.kafka_topic)
-            .env("KAFKA_DLQ_TOPIC", &args.kafka_dlq_topic)
-            .env("KAFKA_GROUP_ID", &args.kafka_group_id)
-            .env("HTTP_ADDR", args.http_addr.to_string())
-            .env("OPERATOR_TOKEN", OPERATOR_TOKEN)
-            .env("RUST_LOG", "info")
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)
-            .env("OTEL_BSP_SCHEDULE_DELAY", schedule_delay_ms);
-        let serve = Serve::start(command, &args.kafka_group_id);
-        let base = eventually("serve to log its HTTP address", || async {
-            let log = std::fs::read_to_string(serve.log()).unwrap_or_default();
-            let line = log.lines().find(|l| l.contains("HTTP server listening"))?;
-            let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
-            Some(format!("http://{addr}"))
-        })
-        .await;
-        let traced = Self {
-            args,
-            receiver,
-            serve,
-            base,
-            http: reqwest::Client::new(),
-        };
-        eventually("serve to be ready", || async {
-            let ready = traced.get("/health/ready", None).await;
-            (ready.status() == 200).then_some(())
-        })
-        .await;
-        traced
-    }
-
-    /// `GET base + path` as the operator, with `traceparent` if given.
-    async fn get(&self, path: &str, traceparent: Option<&str>) -> reqwest::Response {
-        let mut request = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(OPERATOR_TOKEN);
-        if let Some(traceparent) = traceparent {
-            request = request.header("traceparent", traceparent);
-        }
-        request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("serve answers {path} (log: {:?}): {e}", self.serve.log()))
-    }
-
-    /// SIGTERM, a clean exit, and the database dropped.
-    async fn stop(mut self) -> Receiver {
-        self.serve.terminate_and_expect_clean_exit().await;
-        drop_database(&self.args.database.database_url).await;
-        self.receiver
-    }
-}
-
-/// Whether `received` continues the producer's span `span` of trace `trace`: as its child,
-/// or through a link.
-fn continues(received: &Received, trace: &str, span: &str) -> bool {
-    let as_child = hex::encode(&received.span.trace_id) == trace
-        && hex::encode(&received.span.parent_span_id) == span;
-    let as_link = received
-        .span
-        .links
-        .iter()
-        .any(|l| hex::encode(&l.trace_id) == trace && hex::encode(&l.span_id) == span);
-    as_child || as_link
-}
 
 #[tokio::test]
 async fn the_ingest_batch_and_an_http_request_continue_the_callers_traces() {
@@ -227,6 +122,58 @@ async fn the_ingest_batch_and_an_http_request_continue_the_callers_traces() {
 }
 
 #[tokio::test]
+async fn every_message_send_produces_starts_a_trace_that_ingest_continues() {
+    let traced = Traced::start("100").await;
+    let sent = send_to(&traced.args.kafka)
+        .args(["-n", "5"])
+        .output()
+        .expect("send runs");
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+
+    // What send put on the topic, read back from its start.
+    let group = format!("{}_reader", traced.args.kafka_group_id);
+    let messages = dead_letters(
+        &traced.args.kafka.kafka_brokers,
+        &group,
+        &traced.args.kafka.kafka_topic,
+        5,
+    )
+    .await;
+    let mut traces = Vec::new();
+    for message in &messages {
+        let traceparent = message.header("traceparent");
+        let parts: Vec<&str> = traceparent.split('-').collect();
+        assert_eq!(parts.len(), 4, "{traceparent}");
+        assert_eq!(
+            (parts[0], parts[3]),
+            ("00", "01"),
+            "version 00, sampled: {traceparent}"
+        );
+        traces.push((parts[1].to_owned(), parts[2].to_owned()));
+    }
+    traces.sort();
+    traces.dedup_by(|a, b| a.0 == b.0);
+    assert_eq!(traces.len(), 5, "a new trace per message: {traces:?}");
+
+    // Each is continued by the batch that ingested it (a batch of one as its child, a larger
+    // one through a link).
+    for (trace, span) in &traces {
+        traced
+            .receiver
+            .wait_for(
+                &format!("an ingest batch continuing send's trace {trace}"),
+                |r| r.span.name == "ingest batch" && continues(r, trace, span),
+            )
+            .await;
+    }
+    traced.stop().await;
+}
+
+#[tokio::test]
 async fn spans_still_queued_at_sigterm_are_flushed_before_the_process_exits() {
     // Ten minutes between scheduled exports: only the flush at shutdown sends this span.
     let traced = Traced::start("600000").await;
@@ -247,4 +194,38 @@ async fn spans_still_queued_at_sigterm_are_flushed_before_the_process_exits() {
     let flushed: Vec<Received> = receiver.spans().into_iter().filter(is_it).collect();
     assert_eq!(flushed.len(), 1, "{:#?}", receiver.summary());
     assert_eq!(flushed[0].span.name, "GET /health/live");
+}
+
+#[tokio::test]
+async fn a_dead_letter_keeps_the_rejected_messages_trace_headers() {
+    // A rejection moves the process's counters: one such test at a time.
+    let _counters = crate::COUNTERS.lock().await;
+    let app = TestApp::spawn().await;
+    let (_, _, traceparent) = new_trace();
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: "traceparent",
+            value: Some(traceparent.as_str()),
+        })
+        .insert(Header {
+            key: "tracestate",
+            value: Some("vendor=opaque"),
+        });
+    let brokers = &app.args.kafka.kafka_brokers;
+    let producer = producer(brokers);
+    let topic = &app.args.kafka.kafka_topic;
+    produce_with_headers(
+        &producer,
+        topic,
+        Some("bad"),
+        Some(b"not json"),
+        Some(headers),
+    )
+    .await;
+    let group = format!("{}_reader", app.args.kafka_group_id);
+    let letters = dead_letters(brokers, &group, &app.args.kafka_dlq_topic, 1).await;
+    assert_eq!(letters[0].header("reason_code"), "malformed_json");
+    assert_eq!(letters[0].header("traceparent"), traceparent);
+    assert_eq!(letters[0].header("tracestate"), "vendor=opaque");
+    app.stop_and_drop().await;
 }
