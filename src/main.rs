@@ -72,11 +72,21 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
-    if let Err(error) = telemetry::init(&cli.log, cli.log_format) {
-        eprintln!("error: {error:#}");
-        return ExitCode::FAILURE;
+    // Only `serve` exports traces; the tools' spans would be noise.
+    let serve = matches!(cli.command, Command::Serve(_));
+    let traces = match telemetry::init(&cli.log, cli.log_format, serve) {
+        Ok(traces) => traces,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = run(cli.command).await;
+    if let Some(traces) = traces {
+        // The flush waits for the exporter: off the runtime's threads.
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
     }
-    match run(cli.command).await {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

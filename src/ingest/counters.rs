@@ -23,7 +23,7 @@ pub fn record_batch(written: &Written<'_>) {
     }
     counter!(names::ORDERS_STORED).increment(stored);
     counter!(names::ORDERS_DUPLICATES).increment(duplicates);
-    for (message, unrecorded) in written.rejections() {
+    for (message, unrecorded, _) in written.rejections() {
         let reason = message.rejection.kind.code();
         counter!(names::ORDERS_REJECTED, "reason" => reason).increment(1);
         if unrecorded.is_some() {

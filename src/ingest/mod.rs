@@ -8,7 +8,8 @@
 //! with its own partitions, so each partition stays in order). When the database is slow or
 //! down the channels fill, fetching stops, and memory stays bounded. When PostgreSQL refuses a batch for a reason in its data, `bisect.rs`
 //! splits it until the refused messages are found (they are rejected as `store_refused`), and
-//! `written.rs` says what became of each message.
+//! `written.rs` says what became of each message. `trace.rs` makes each batch's span, which
+//! continues the producers' traces.
 
 mod bisect;
 mod consumer;
@@ -18,6 +19,7 @@ mod decide;
 mod dlq;
 mod retry;
 mod status;
+mod trace;
 mod write;
 mod written;
 

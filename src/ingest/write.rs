@@ -6,7 +6,8 @@
 //! alone (`bisect.rs`), and those are rejected as `store_refused`, so that one poison pill
 //! never stalls ingest. Once the whole batch is settled, the writer stores its offsets for
 //! commit, counts it, fills the cache and announces the new orders, and logs every rejection
-//! (conflicts and refusals included) and publishes it to the dead-letter topic.
+//! (conflicts and refusals included) and publishes it to the dead-letter topic. Each batch is
+//! written inside its span (`trace.rs`).
 
 use std::collections::HashMap;
 
@@ -16,6 +17,7 @@ use rdkafka::message::OwnedMessage;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::bisect::{Bisection, Piece, Step};
 use super::decide::{Decided, decide, origin, split};
@@ -73,8 +75,10 @@ impl<'a> Writer<'a> {
     ) {
         let mut next = self.next_decoded(&mut from_fetch).await;
         while let Some(current) = next {
+            let span = super::trace::batch_span(&current.messages);
             let (written, upcoming) = tokio::join!(
-                self.write(&current.messages, &current.decided, shutdown),
+                self.write(&current.messages, &current.decided, shutdown)
+                    .instrument(span),
                 self.next_decoded(&mut from_fetch),
             );
             if !written {
@@ -254,7 +258,7 @@ impl<'a> Writer<'a> {
                 self.sinks.cache.insert(uid, json.as_bytes()).await;
             }
         }
-        for (rejected, unrecorded) in written.rejections() {
+        for (rejected, unrecorded, headers) in written.rejections() {
             match unrecorded {
                 None => tracing::warn!(
                     partition = rejected.origin.partition,
@@ -272,7 +276,7 @@ impl<'a> Writer<'a> {
                 ),
             }
             if let Some(dead_letters) = &self.sinks.dead_letters {
-                dead_letters.publish(&rejected);
+                dead_letters.publish(&rejected, headers);
             }
         }
     }

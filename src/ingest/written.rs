@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use rdkafka::message::OwnedMessage;
+use rdkafka::Message as _;
+use rdkafka::message::{OwnedHeaders, OwnedMessage};
 
 use super::bisect::Piece;
 use super::decide::{Decided, origin};
@@ -121,8 +122,10 @@ impl<'a> Written<'a> {
 
     /// Every rejection of the batch, in its order (conflicts and store refusals included),
     /// each with why PostgreSQL refused to record it, if it did (`None`: it is in the
-    /// `rejected` table).
-    pub fn rejections(&self) -> Vec<(RejectedMessage<'_>, Option<&Refusal>)> {
+    /// `rejected` table), and the message's headers (for its trace context).
+    pub fn rejections(
+        &self,
+    ) -> Vec<(RejectedMessage<'_>, Option<&Refusal>, Option<&OwnedHeaders>)> {
         let mut rejections = Vec::new();
         for ((message, decision), fate) in self.batch.iter().zip(self.decided).zip(&self.fates) {
             let (rejection, unrecorded) = match (decision, fate) {
@@ -148,6 +151,7 @@ impl<'a> Written<'a> {
                     rejection,
                 },
                 unrecorded,
+                message.headers(),
             ));
         }
         rejections
@@ -243,7 +247,7 @@ mod tests {
         let rejections: Vec<(i64, &str, Option<String>)> = written
             .rejections()
             .iter()
-            .map(|(r, unrecorded)| {
+            .map(|(r, unrecorded, _)| {
                 (
                     r.origin.offset,
                     r.rejection.kind.code(),

@@ -8,6 +8,10 @@
 //! ([`OrderLookup`], [`RecentOrders`], [`RecentLists`], [`DatabasePing`]); `batched_lookup.rs`
 //! gathers concurrent misses into one query ([`BatchedLookup`]). Everything is used from
 //! here: `store::NewOrder`, not `store::save::NewOrder`.
+//!
+//! Each query method has a DEBUG span named like its query timer, with `db.system`,
+//! `db.operation`, `db.sql.table` and counts, never an order's contents: exported as a
+//! client span when traces are (docs/operations.md, "Tracing"), silent otherwise.
 
 mod batched_lookup;
 mod error;
@@ -64,6 +68,12 @@ impl Store {
     }
 
     /// Whether the database answers `SELECT 1` within `timeout` (the readiness check).
+    #[tracing::instrument(
+        level = "debug",
+        name = "ping",
+        skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", db.operation = "SELECT")
+    )]
     pub async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
         let _timer = crate::infra::metrics::QueryTimer::start("ping");
         match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&self.pool)).await {

@@ -14,6 +14,12 @@ use crate::order::{Order, OrderSummary};
 
 impl Store {
     /// One order's canonical JSON, if it is stored.
+    #[tracing::instrument(
+        level = "debug",
+        name = "order_by_id",
+        skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", db.operation = "SELECT", db.sql.table = "orders")
+    )]
     pub async fn order_json(&self, uid: &str) -> Result<Option<Bytes>, StoreError> {
         let _timer = QueryTimer::start("order_by_id");
         let row = sqlx::query("SELECT doc::text FROM orders WHERE order_uid = $1")
@@ -28,6 +34,12 @@ impl Store {
     /// The most recently stored orders, newest first, as `(order_uid, canonical JSON)`: at most
     /// `limit`, and no more once their JSON adds up to `max_bytes`. Rows are read as they
     /// arrive, so that memory follows what is kept, not what the table holds.
+    #[tracing::instrument(
+        level = "debug",
+        name = "recent_orders",
+        skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", db.operation = "SELECT", db.sql.table = "orders", db.limit = limit)
+    )]
     pub async fn recent_orders(
         &self,
         limit: i64,
@@ -54,6 +66,12 @@ impl Store {
 
     /// The canonical JSON of each of `uids` that is stored, in one query (`Err(())` for a
     /// stored document that does not decode).
+    #[tracing::instrument(
+        level = "debug",
+        name = "orders_by_ids",
+        skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", db.operation = "SELECT", db.sql.table = "orders", db.ids = uids.len())
+    )]
     pub async fn orders_json(
         &self,
         uids: &[&str],
@@ -74,6 +92,12 @@ impl Store {
 
     /// The `limit` most recently stored orders, newest first, as summaries read from the JSONB
     /// document (no whole document leaves the database).
+    #[tracing::instrument(
+        level = "debug",
+        name = "order_summaries",
+        skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", db.operation = "SELECT", db.sql.table = "orders", db.limit = limit)
+    )]
     pub async fn order_summaries(&self, limit: i64) -> Result<Vec<OrderSummary>, StoreError> {
         let _timer = QueryTimer::start("order_summaries");
         Ok(sqlx::query_as(

@@ -102,6 +102,12 @@ pub(super) async fn record_rejections<'a>(
 
 impl Store {
     /// Rejections not replayed yet: all of them, or the one with `id`.
+    #[tracing::instrument(
+        level = "debug",
+        name = "pending_replays",
+        skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", db.operation = "SELECT", db.sql.table = "rejected")
+    )]
     pub async fn pending_replays(&self, id: Option<i64>) -> Result<Vec<PendingReplay>, StoreError> {
         Ok(sqlx::query_as(
             r#"SELECT id, topic, "partition" AS partition, "offset" AS offset, key, payload, reason
@@ -115,6 +121,12 @@ impl Store {
     }
 
     /// Marks a rejection as replayed: its message is now a stored order.
+    #[tracing::instrument(
+        level = "debug",
+        name = "mark_replayed",
+        skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", db.operation = "UPDATE", db.sql.table = "rejected")
+    )]
     pub async fn mark_replayed(&self, id: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE rejected SET replayed_at = now() WHERE id = $1")
             .bind(id)

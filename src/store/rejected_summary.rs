@@ -81,6 +81,12 @@ pub fn payload_preview(head: &[u8], total_bytes: usize) -> (String, bool) {
 impl Store {
     /// The `limit` most recent rejections, newest first, with a preview of each payload; only
     /// the payload's first bytes leave the database.
+    #[tracing::instrument(
+        level = "debug",
+        name = "rejected_summaries",
+        skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", db.operation = "SELECT", db.sql.table = "rejected", db.limit = limit)
+    )]
     pub async fn rejected_summaries(&self, limit: i64) -> Result<Vec<RejectedSummary>, StoreError> {
         let _timer = QueryTimer::start("rejected_summaries");
         let head_bytes = i32::try_from(PREVIEW_CHARS * 4).unwrap_or(i32::MAX);

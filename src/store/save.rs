@@ -68,6 +68,12 @@ impl Store {
     ///
     /// The same `order_uid` twice in one batch follows the duplicate policy too: the first
     /// occurrence is inserted, the others compared with it.
+    #[tracing::instrument(
+        level = "debug",
+        name = "save_batch",
+        skip_all,
+        fields(otel.kind = "client", db.system = "postgresql", db.operation = "INSERT", db.sql.table = "orders", db.orders = orders.len(), db.rejections = rejected.len())
+    )]
     pub async fn save_batch(
         &self,
         orders: &[NewOrder<'_>],

@@ -39,7 +39,7 @@ pub struct TestApp {
 }
 
 /// Fails the test with a clear message when PostgreSQL or Kafka is not there.
-async fn require_services(args: &ServeArgs) {
+pub async fn require_services(args: &ServeArgs) {
     let maintenance = database::database_url("postgres");
     if let Err(error) = Store::create_database_if_missing(&maintenance).await {
         panic!(

@@ -2,7 +2,8 @@
 //! every environment variable the command line reads is removed, and the child runs in a
 //! directory without a `.env` (the binary loads one from its working directory or above, and
 //! a developer's `.env` in the checkout must not change what a test runs). Only what the
-//! test sets reaches it, as with the in-process service (`settings.rs`).
+//! test sets reaches it, as with the in-process service (`settings.rs`). The `OTEL_*`
+//! variables are removed too: a caller's collector must not receive the tests' spans.
 
 use std::process::{Command, Stdio};
 
@@ -28,6 +29,11 @@ fn variables() -> Vec<String> {
 pub fn command(subcommand: &str) -> Command {
     let mut command = Command::new(BINARY);
     for name in variables() {
+        command.env_remove(name);
+    }
+    for (name, _) in
+        std::env::vars_os().filter(|(name, _)| name.to_string_lossy().starts_with("OTEL_"))
+    {
         command.env_remove(name);
     }
     command

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Headers;
+use rdkafka::message::{Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message};
 
@@ -40,7 +40,21 @@ pub async fn produce(
     key: Option<&str>,
     payload: Option<&[u8]>,
 ) {
+    produce_with_headers(producer, topic, key, payload, None).await;
+}
+
+/// [`produce`], with `headers` if given.
+pub async fn produce_with_headers(
+    producer: &FutureProducer,
+    topic: &str,
+    key: Option<&str>,
+    payload: Option<&[u8]>,
+    headers: Option<OwnedHeaders>,
+) {
     let mut record = FutureRecord::<str, [u8]>::to(topic);
+    if let Some(headers) = headers {
+        record = record.headers(headers);
+    }
     if let Some(key) = key {
         record = record.key(key);
     }

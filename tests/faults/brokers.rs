@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::cluster::{Cluster, NODES};
 use crate::common::counts::Counts;
+use crate::common::serve::Serve;
 use crate::harness::{Figures, Run};
 use crate::progress::Progress;
-use crate::serve::Serve;
 use crate::traffic::Sending;
 use crate::{FAULT_AFTER, ONE_AT_A_TIME, ORDERS};
 

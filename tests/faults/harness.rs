@@ -16,7 +16,7 @@ use crate::common::counts::{Counts, counts, try_counts};
 use crate::common::database::{create_migrated, database_url, drop_database};
 use crate::common::kafka::{brokers, produce, producer};
 use crate::common::names::Names;
-use crate::serve::Serve;
+use crate::common::serve::Serve;
 use crate::traffic::{Sending, Sent};
 
 /// How long a run may take to handle everything after a restart.

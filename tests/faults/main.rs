@@ -13,7 +13,6 @@ mod common;
 mod harness;
 mod postgres;
 mod progress;
-mod serve;
 mod traffic;
 
 use std::time::{Duration, Instant};

@@ -5,3 +5,4 @@ pub mod error_answer;
 pub mod guard;
 pub mod observe;
 pub mod request_id;
+pub mod trace_context;

@@ -9,6 +9,7 @@
 //! evaluated.
 //!
 //! The request id in the span is the one [`super::request_id`] settled on, outside this layer.
+//! With traces exported, the same span is the request's server span ([`super::trace_context`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -22,8 +23,10 @@ use axum::http::{Method, Request, Response, StatusCode};
 use metrics::{Counter, Histogram, SharedString};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
+use tracing::field::Empty;
 
 use super::request_id::X_REQUEST_ID;
+use super::trace_context;
 use crate::http::routes;
 use crate::infra::metrics::names;
 
@@ -83,7 +86,14 @@ where
                 .get(X_REQUEST_ID)
                 .and_then(|id| id.to_str().ok())
                 .unwrap_or(""),
+            otel.name = Empty,
+            otel.kind = Empty,
+            otel.status_code = Empty,
+            http.request.method = Empty,
+            http.route = Empty,
+            http.response.status_code = Empty,
         );
+        trace_context::continue_trace(&span, request.headers(), method, route);
         let inner = {
             let _entered = span.enter();
             self.inner.call(request)
@@ -128,6 +138,7 @@ where
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         record_request(this.route, this.method, status, latency);
+        trace_context::record_status(this.span, status);
         tracing::info!(
             target: "access",
             status = status.as_u16(),

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::Summary;
 use crate::infra::kafka::KafkaContext;
+use crate::infra::kafka_trace::new_trace_headers;
 use crate::tools::generator::OutgoingMessage;
 
 /// Deliveries waiting for an acknowledgement at once.
@@ -105,7 +106,9 @@ pub async fn produce(
                     .clone()
                     .or_else(|| message.key.clone())
                     .unwrap_or_else(|| format!("message {index}"));
-                let mut record = FutureRecord::<str, [u8]>::to(topic).payload(&message.value);
+                let mut record = FutureRecord::<str, [u8]>::to(topic)
+                    .payload(&message.value)
+                    .headers(new_trace_headers());
                 if let Some(key) = &message.key {
                     record = record.key(key.as_str());
                 }

@@ -2,7 +2,7 @@
 //! SIGKILL, or stopped with SIGTERM and expected to exit cleanly.
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -15,9 +15,9 @@ pub struct Serve {
 }
 
 impl Serve {
-    /// Spawns `command` (a `serve`), its output appended to `target/tmp/fault-logs/<name>.log`.
+    /// Spawns `command` (a `serve`), its output appended to `target/tmp/serve-logs/<name>.log`.
     pub fn start(mut command: Command, name: &str) -> Self {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fault-logs");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve-logs");
         std::fs::create_dir_all(&dir).expect("log dir");
         let log = dir.join(format!("{name}.log"));
         let file = File::options()
@@ -31,6 +31,11 @@ impl Serve {
             .spawn()
             .expect("serve starts");
         Self { child, log }
+    }
+
+    /// Its log file.
+    pub fn log(&self) -> &Path {
+        &self.log
     }
 
     /// SIGKILL: no chance to commit or clean up.
