@@ -3,17 +3,19 @@
 //!
 //! This file owns the pool; `error.rs` owns [`StoreError`]. Every query is a method of
 //! [`Store`], one file per table and side: `save.rs` (a batch in one transaction),
-//! `orders.rs` (reading orders back), `rejected.rs` (recording and replaying rejections),
-//! `rejected_summary.rs` (the page's list of them). `read.rs` holds the traits a test can fake
-//! ([`OrderLookup`], [`RecentOrders`], [`RecentLists`], [`DatabasePing`]); `batched_lookup.rs`
-//! gathers concurrent misses into one query ([`BatchedLookup`]). Everything is used from
-//! here: `store::NewOrder`, not `store::save::NewOrder`.
+//! `orders.rs` (reading orders back), `rejected.rs` (recording rejections),
+//! `rejected_replay.rs` (taking them for replay, one row lock each), `rejected_summary.rs`
+//! (the page's list of them). `read.rs` holds the traits a test can fake ([`OrderLookup`],
+//! [`RecentOrders`], [`RecentLists`], [`DatabasePing`]); `batched_lookup.rs` gathers
+//! concurrent misses into one query ([`BatchedLookup`]). Everything is used from here:
+//! `store::NewOrder`, not `store::save::NewOrder`.
 
 mod batched_lookup;
 mod error;
 mod orders;
 mod read;
 mod rejected;
+mod rejected_replay;
 mod rejected_summary;
 mod save;
 
@@ -25,7 +27,10 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 pub use batched_lookup::BatchedLookup;
 pub use error::{Refusal, StoreError};
 pub use read::{DatabasePing, OrderLookup, RecentLists, RecentOrders};
-pub use rejected::{MessageOrigin, PendingReplay, RejectedMessage};
+pub use rejected::{MessageOrigin, RejectedMessage};
+pub use rejected_replay::{
+    DEFAULT_REPLAY_LIMIT, PendingReplay, ReplayClaim, ReplayFilter, ReplayVerdict,
+};
 pub use rejected_summary::{PREVIEW_CHARS, RejectedSummary};
 pub use save::{NewOrder, SaveOutcome, SavedBatch};
 
