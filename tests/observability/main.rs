@@ -1,12 +1,15 @@
-//! Metrics, health and request ids of the real service (real PostgreSQL and broker, built by
-//! `startup` through the shared test support). A binary of its own because the metrics
-//! recorder is global to a process: no other test's orders move these counters.
+//! Metrics (and the dashboard that queries them), health and request ids of the real service
+//! (real PostgreSQL and broker, built by `startup` through the shared test support). A binary
+//! of its own because the metrics recorder is global to a process: no other test's orders
+//! move these counters.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod dashboard;
 mod health;
 mod metrics;
+mod promql;
 mod request_id;
 
 /// Held by each test that compares counters: one such test at a time in this process.
