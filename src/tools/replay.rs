@@ -144,28 +144,31 @@ mod tests {
             still_rejected: 1,
             ..ReplaySummary::default()
         };
-        assert_eq!(
-            summary_line(&done, false),
-            "checked 3, stored 2, still rejected 1"
-        );
         let bounded = ReplaySummary {
             skipped: 1,
             remaining: 7,
             ..done
         };
-        assert_eq!(
-            summary_line(&bounded, false),
-            "checked 3, stored 2, still rejected 1, skipped 1; 7 more pending beyond --limit: \
-             run again"
-        );
         let dry = ReplaySummary {
             checked: 2,
             would_store: 2,
             ..ReplaySummary::default()
         };
-        assert_eq!(
-            summary_line(&dry, true),
-            "dry run, nothing written: checked 2, would store 2, still rejected 0"
-        );
+        for (summary, dry_run, want) in [
+            (done, false, "checked 3, stored 2, still rejected 1"),
+            (
+                bounded,
+                false,
+                "checked 3, stored 2, still rejected 1, skipped 1; 7 more pending beyond \
+                 --limit: run again",
+            ),
+            (
+                dry,
+                true,
+                "dry run, nothing written: checked 2, would store 2, still rejected 0",
+            ),
+        ] {
+            assert_eq!(summary_line(&summary, dry_run), want);
+        }
     }
 }

@@ -3,12 +3,12 @@
 //! nothing is replayed twice, by a second run or by two runs at once.
 
 use order_service::order::{RejectKind, Rejection};
-use order_service::store::{MessageOrigin, NewOrder, RejectedMessage, ReplayFilter, Store};
+use order_service::store::{MessageOrigin, NewOrder, ReplayFilter, Store};
 use order_service::tools::replay::{ReplaySummary, replay};
 
 use crate::common::counts::counts;
 use crate::common::database::drop_database;
-use crate::common::rejections::record_rejection;
+use crate::common::rejections::record_rejection_at;
 use crate::common::sample::{SAMPLE, SAMPLE_UID};
 use crate::store::fresh_store;
 
@@ -20,17 +20,13 @@ fn order(uid: &str) -> String {
 /// Records, at `offset`, a rejection for `kind` of `payload`.
 async fn reject(store: &Store, offset: i64, payload: &[u8], kind: RejectKind) {
     let rejection = Rejection::message(kind, "under an older contract");
-    let message = RejectedMessage {
-        origin: MessageOrigin {
-            topic: "orders",
-            partition: 0,
-            offset,
-            key: None,
-            payload: Some(payload),
-        },
-        rejection: &rejection,
-    };
-    record_rejection(store, &message).await.expect("recorded");
+    record_rejection_at(store, offset, payload, &rejection).await;
+}
+
+/// Closes the test's pool and drops its database.
+async fn done(store: Store, url: &str) {
+    store.pool().close().await;
+    drop_database(url).await;
 }
 
 /// Records a valid order `replay-<offset>` rejected as `invalid_value`, at each offset.
@@ -94,8 +90,7 @@ async fn a_dry_run_says_what_would_be_stored_and_writes_nothing() {
         (3, 0, 1)
     );
     assert_eq!(replayed(&store).await, [0, 1, 2]);
-    store.pool().close().await;
-    drop_database(&url).await;
+    done(store, &url).await;
 }
 
 #[tokio::test]
@@ -130,8 +125,7 @@ async fn the_reason_and_time_filters_select_their_rows() {
     };
     assert_eq!(run(&store, &by_time, false).await.checked, 2);
     assert_eq!(replayed(&store).await, [1, 2, 4, 5], "February and March");
-    store.pool().close().await;
-    drop_database(&url).await;
+    done(store, &url).await;
 }
 
 #[tokio::test]
@@ -166,8 +160,7 @@ async fn the_limit_bounds_a_run_and_the_next_takes_the_rest() {
     let third = run(&store, &three, false).await;
     assert_eq!((third.stored, third.still_rejected), (1, 2));
     assert_eq!(replayed(&store).await, [2, 3, 4, 5, 6]);
-    store.pool().close().await;
-    drop_database(&url).await;
+    done(store, &url).await;
 }
 
 #[tokio::test]
@@ -210,8 +203,7 @@ async fn nothing_is_replayed_twice_and_a_conflict_does_not_loop() {
         before,
         "replay records no new rejection"
     );
-    store.pool().close().await;
-    drop_database(&url).await;
+    done(store, &url).await;
 }
 
 /// Counts, in sequences (which a rollback does not undo), every order inserted and every
@@ -257,6 +249,5 @@ async fn two_replays_at_once_store_and_mark_each_rejection_once() {
     assert_eq!((inserts, marks), (N as i64, N as i64));
     assert_eq!(replayed(&store).await.len() as u64, N);
     other.pool().close().await;
-    store.pool().close().await;
-    drop_database(&url).await;
+    done(store, &url).await;
 }

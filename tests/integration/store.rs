@@ -4,7 +4,7 @@ use order_service::store::{SaveOutcome, Store};
 
 use crate::common::database::{create_migrated, database_url, drop_database};
 use crate::common::names::unique;
-use crate::common::rejections::record_rejection;
+use crate::common::rejections::record_rejection_at;
 use crate::common::sample::{SAMPLE, sample};
 
 /// A migrated database of the test's own, and its URL.
@@ -75,7 +75,6 @@ async fn the_duplicate_policy_compares_parsed_json() {
 async fn replay_stores_what_now_passes_and_keeps_the_rest() {
     use order_service::order::{RejectKind, Rejection};
     use order_service::store::ReplayFilter;
-    use order_service::store::{MessageOrigin, RejectedMessage};
     use order_service::tools::replay::{ReplaySummary, replay};
 
     let (store, url) = fresh_store().await;
@@ -86,17 +85,7 @@ async fn replay_stores_what_now_passes_and_keeps_the_rest() {
         (7, SAMPLE.as_bytes(), &old_rule),
         (8, b"[1]".as_slice(), &broken),
     ] {
-        let message = RejectedMessage {
-            origin: MessageOrigin {
-                topic: "orders",
-                partition: 0,
-                offset,
-                key: None,
-                payload: Some(payload),
-            },
-            rejection,
-        };
-        record_rejection(&store, &message).await.expect("recorded");
+        record_rejection_at(&store, offset, payload, rejection).await;
     }
     let mut report = Vec::new();
     let summary = replay(&store, &ReplayFilter::all(), false, &mut report)
