@@ -122,8 +122,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         ),
         Command::ReplayRejected(args) => {
             let store = Store::connect_lazy(&args.database.database_url, Duration::from_secs(10))?;
-            let id = if args.all { None } else { args.id };
-            replay::replay(&store, id, &mut std::io::stdout().lock()).await?;
+            let out = &mut std::io::stdout().lock();
+            replay::replay(&store, &args.filter(), args.dry_run, out).await?;
             Ok(())
         }
     }

@@ -3,11 +3,12 @@
 //!
 //! This file owns the pool; `error.rs` owns [`StoreError`]. Every query is a method of
 //! [`Store`], one file per table and side: `save.rs` (a batch in one transaction),
-//! `orders.rs` (reading orders back), `rejected.rs` (recording and replaying rejections),
-//! `rejected_summary.rs` (the page's list of them). `read.rs` holds the traits a test can fake
-//! ([`OrderLookup`], [`RecentOrders`], [`RecentLists`], [`DatabasePing`]); `batched_lookup.rs`
-//! gathers concurrent misses into one query ([`BatchedLookup`]). Everything is used from
-//! here: `store::NewOrder`, not `store::save::NewOrder`.
+//! `orders.rs` (reading orders back), `rejected.rs` (recording rejections),
+//! `rejected_replay.rs` (taking them for replay, one row lock each), `rejected_summary.rs`
+//! (the page's list of them). `read.rs` holds the traits a test can fake ([`OrderLookup`],
+//! [`RecentOrders`], [`RecentLists`], [`DatabasePing`]); `batched_lookup.rs` gathers
+//! concurrent misses into one query ([`BatchedLookup`]). Everything is used from here:
+//! `store::NewOrder`, not `store::save::NewOrder`.
 //!
 //! Each query method has a DEBUG span named like its query timer, with `db.system`,
 //! `db.operation`, `db.sql.table` and counts, never an order's contents: exported as a
@@ -18,6 +19,7 @@ mod error;
 mod orders;
 mod read;
 mod rejected;
+mod rejected_replay;
 mod rejected_summary;
 mod save;
 
@@ -29,7 +31,10 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 pub use batched_lookup::BatchedLookup;
 pub use error::{Refusal, StoreError};
 pub use read::{DatabasePing, OrderLookup, RecentLists, RecentOrders};
-pub use rejected::{MessageOrigin, PendingReplay, RejectedMessage};
+pub use rejected::{MessageOrigin, RejectedMessage};
+pub use rejected_replay::{
+    DEFAULT_REPLAY_LIMIT, PendingReplay, ReplayClaim, ReplayFilter, ReplayVerdict,
+};
 pub use rejected_summary::{PREVIEW_CHARS, RejectedSummary};
 pub use save::{NewOrder, SaveOutcome, SavedBatch};
 

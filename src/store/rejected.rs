@@ -1,8 +1,8 @@
 //! The `rejected` table, written: every message that did not become an order is recorded with
-//! where it came from, its raw bytes and the reason; `replay-rejected` reads the pending ones
-//! back and marks those it stored. (The page's list of them is `rejected_summary.rs`.)
+//! where it came from, its raw bytes and the reason. (`replay-rejected` reads the pending ones
+//! back in `rejected_replay.rs`; the page's list of them is `rejected_summary.rs`.)
 
-use super::{Store, StoreError};
+use super::StoreError;
 use crate::order::Rejection;
 
 /// Where a message came from, and its raw bytes.
@@ -27,38 +27,6 @@ pub struct RejectedMessage<'a> {
     pub origin: MessageOrigin<'a>,
     /// Why it was rejected.
     pub rejection: &'a Rejection,
-}
-
-/// A rejection waiting to be replayed.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct PendingReplay {
-    /// Row id.
-    pub id: i64,
-    /// Source topic.
-    pub topic: String,
-    /// Source partition.
-    pub partition: i32,
-    /// Source offset.
-    pub offset: i64,
-    /// Its key.
-    pub key: Option<Vec<u8>>,
-    /// Raw value (`None` for a tombstone).
-    pub payload: Option<Vec<u8>>,
-    /// The reason it was rejected with.
-    pub reason: String,
-}
-
-impl PendingReplay {
-    /// The message as ingest saw it.
-    pub fn origin(&self) -> MessageOrigin<'_> {
-        MessageOrigin {
-            topic: &self.topic,
-            partition: self.partition,
-            offset: self.offset,
-            key: self.key.as_deref(),
-            payload: self.payload.as_deref(),
-        }
-    }
 }
 
 /// Records rejections in one statement, on `conn` (a transaction's, in ingest); recording the
@@ -98,40 +66,4 @@ pub(super) async fn record_rejections<'a>(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-impl Store {
-    /// Rejections not replayed yet: all of them, or the one with `id`.
-    #[tracing::instrument(
-        level = "debug",
-        name = "pending_replays",
-        skip_all,
-        fields(otel.kind = "client", db.system = "postgresql", db.operation = "SELECT", db.sql.table = "rejected")
-    )]
-    pub async fn pending_replays(&self, id: Option<i64>) -> Result<Vec<PendingReplay>, StoreError> {
-        Ok(sqlx::query_as(
-            r#"SELECT id, topic, "partition" AS partition, "offset" AS offset, key, payload, reason
-             FROM rejected
-             WHERE replayed_at IS NULL AND ($1::bigint IS NULL OR id = $1)
-             ORDER BY id"#,
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?)
-    }
-
-    /// Marks a rejection as replayed: its message is now a stored order.
-    #[tracing::instrument(
-        level = "debug",
-        name = "mark_replayed",
-        skip_all,
-        fields(otel.kind = "client", db.system = "postgresql", db.operation = "UPDATE", db.sql.table = "rejected")
-    )]
-    pub async fn mark_replayed(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE rejected SET replayed_at = now() WHERE id = $1")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
 }

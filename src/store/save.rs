@@ -81,69 +81,80 @@ impl Store {
     ) -> Result<SavedBatch, StoreError> {
         let _timer = QueryTimer::start("save_batch");
         let mut tx = self.pool().begin().await?;
-        let uids: Vec<&str> = orders.iter().map(|o| o.uid).collect();
-        let docs: Vec<&str> = orders.iter().map(|o| o.json).collect();
-        // The first occurrence of each id, in id order (so that concurrent batches lock rows
-        // in the same order).
-        let inserted: HashSet<String> = sqlx::query_scalar(
-            "INSERT INTO orders (order_uid, doc)
+        let saved = save_in(&mut tx, orders, rejected).await?;
+        tx.commit().await?;
+        Ok(saved)
+    }
+}
+
+/// [`Store::save_batch`] on `tx`, inside a transaction the caller commits (replay's, which
+/// also marks the rejection it stores in it).
+pub(super) async fn save_in(
+    tx: &mut sqlx::PgConnection,
+    orders: &[NewOrder<'_>],
+    rejected: &[RejectedMessage<'_>],
+) -> Result<SavedBatch, StoreError> {
+    let uids: Vec<&str> = orders.iter().map(|o| o.uid).collect();
+    let docs: Vec<&str> = orders.iter().map(|o| o.json).collect();
+    // The first occurrence of each id, in id order (so that concurrent batches lock rows
+    // in the same order).
+    let inserted: HashSet<String> = sqlx::query_scalar(
+        "INSERT INTO orders (order_uid, doc)
              SELECT DISTINCT ON (uid) uid, doc::jsonb
              FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS u(uid, doc, i)
              ORDER BY uid, i
              ON CONFLICT (order_uid) DO NOTHING
              RETURNING order_uid",
-        )
-        .bind(&uids)
-        .bind(&docs)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+    )
+    .bind(&uids)
+    .bind(&docs)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
 
-        // Everything but the inserted first occurrences is compared with what is stored now
-        // (this transaction's inserts included). JSONB equality compares parsed JSON.
-        let mut first_seen = HashSet::new();
-        let mut outcomes = Vec::with_capacity(orders.len());
-        let mut to_compare = Vec::new();
-        for (i, order) in orders.iter().enumerate() {
-            if inserted.contains(order.uid) && first_seen.insert(order.uid) {
-                outcomes.push(SaveOutcome::Stored);
-            } else {
-                outcomes.push(SaveOutcome::Duplicate);
-                to_compare.push(i);
-            }
+    // Everything but the inserted first occurrences is compared with what is stored now
+    // (this transaction's inserts included). JSONB equality compares parsed JSON.
+    let mut first_seen = HashSet::new();
+    let mut outcomes = Vec::with_capacity(orders.len());
+    let mut to_compare = Vec::new();
+    for (i, order) in orders.iter().enumerate() {
+        if inserted.contains(order.uid) && first_seen.insert(order.uid) {
+            outcomes.push(SaveOutcome::Stored);
+        } else {
+            outcomes.push(SaveOutcome::Duplicate);
+            to_compare.push(i);
         }
-        if !to_compare.is_empty() {
-            let indexes: Vec<i32> = to_compare.iter().map(|&i| i as i32).collect();
-            let cmp_uids: Vec<&str> = to_compare.iter().map(|&i| orders[i].uid).collect();
-            let cmp_docs: Vec<&str> = to_compare.iter().map(|&i| orders[i].json).collect();
-            let differing: Vec<i32> = sqlx::query_scalar(
-                "SELECT u.i FROM UNNEST($1::int4[], $2::text[], $3::text[]) AS u(i, uid, doc)
+    }
+    if !to_compare.is_empty() {
+        let indexes: Vec<i32> = to_compare.iter().map(|&i| i as i32).collect();
+        let cmp_uids: Vec<&str> = to_compare.iter().map(|&i| orders[i].uid).collect();
+        let cmp_docs: Vec<&str> = to_compare.iter().map(|&i| orders[i].json).collect();
+        let differing: Vec<i32> = sqlx::query_scalar(
+            "SELECT u.i FROM UNNEST($1::int4[], $2::text[], $3::text[]) AS u(i, uid, doc)
                  JOIN orders o ON o.order_uid = u.uid
                  WHERE o.doc <> u.doc::jsonb",
-            )
-            .bind(&indexes)
-            .bind(&cmp_uids)
-            .bind(&cmp_docs)
-            .fetch_all(&mut *tx)
-            .await?;
-            for i in differing {
-                outcomes[i as usize] = SaveOutcome::Conflict;
-            }
+        )
+        .bind(&indexes)
+        .bind(&cmp_uids)
+        .bind(&cmp_docs)
+        .fetch_all(&mut *tx)
+        .await?;
+        for i in differing {
+            outcomes[i as usize] = SaveOutcome::Conflict;
         }
-
-        let conflicts: Vec<(usize, Rejection)> = outcomes
-            .iter()
-            .enumerate()
-            .filter(|(_, outcome)| **outcome == SaveOutcome::Conflict)
-            .map(|(i, _)| (i, Rejection::conflict(orders[i].uid)))
-            .collect();
-        let saved = SavedBatch {
-            outcomes,
-            conflicts,
-        };
-        record_rejections(&mut tx, &saved.all_rejected(orders, rejected)).await?;
-        tx.commit().await?;
-        Ok(saved)
     }
+
+    let conflicts: Vec<(usize, Rejection)> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, outcome)| **outcome == SaveOutcome::Conflict)
+        .map(|(i, _)| (i, Rejection::conflict(orders[i].uid)))
+        .collect();
+    let saved = SavedBatch {
+        outcomes,
+        conflicts,
+    };
+    record_rejections(tx, &saved.all_rejected(orders, rejected)).await?;
+    Ok(saved)
 }

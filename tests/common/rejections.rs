@@ -2,7 +2,8 @@
 //! with no orders) and reading back the most recent ones with plain SQL on the store's pool,
 //! so that the production `Store` carries no test-only queries.
 
-use order_service::store::{RejectedMessage, Store, StoreError};
+use order_service::order::Rejection;
+use order_service::store::{MessageOrigin, RejectedMessage, Store, StoreError};
 
 /// A recorded rejection, as read back.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -33,6 +34,27 @@ pub async fn record_rejection(
         .save_batch(&[], std::slice::from_ref(message))
         .await
         .map(|_| ())
+}
+
+/// Records a rejection of `payload` (read from partition 0 of `orders` at `offset`) for
+/// `rejection`, through [`record_rejection`].
+pub async fn record_rejection_at(
+    store: &Store,
+    offset: i64,
+    payload: &[u8],
+    rejection: &Rejection,
+) {
+    let message = RejectedMessage {
+        origin: MessageOrigin {
+            topic: "orders",
+            partition: 0,
+            offset,
+            key: None,
+            payload: Some(payload),
+        },
+        rejection,
+    };
+    record_rejection(store, &message).await.expect("recorded");
 }
 
 /// The `limit` most recent rejections, newest first.

@@ -13,6 +13,7 @@ mod openapi;
 mod page;
 mod poison;
 mod refused;
+mod replay;
 mod scale;
 mod send;
 mod store;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use order_service::infra::config::ServeArgs;
 use order_service::infra::kafka::ensure_named_topic;
 use order_service::order::canonical_json;
-use order_service::store::Store;
+use order_service::store::{ReplayFilter, Store};
 use order_service::tools::generator::{SEEDED_NOW, fake_order};
 use order_service::tools::replay::replay;
 use rand::SeedableRng;
@@ -234,7 +234,9 @@ async fn a_refused_order_is_split_out_and_everything_else_is_stored_once_in_orde
 
     // Replay: still refused while the trigger is there, stored once it is gone.
     let mut report = Vec::new();
-    let summary = replay(&app.store, None, &mut report).await.expect("replay");
+    let summary = replay(&app.store, &ReplayFilter::all(), false, &mut report)
+        .await
+        .expect("replay");
     let report = String::from_utf8(report).expect("text");
     assert_eq!((summary.stored, summary.still_rejected), (0, 1), "{report}");
     assert!(
@@ -245,7 +247,7 @@ async fn a_refused_order_is_split_out_and_everything_else_is_stored_once_in_orde
         .execute(app.store.pool())
         .await
         .expect("drop the trigger");
-    let summary = replay(&app.store, None, &mut Vec::new())
+    let summary = replay(&app.store, &ReplayFilter::all(), false, &mut Vec::new())
         .await
         .expect("replay");
     assert_eq!((summary.stored, summary.still_rejected), (1, 0));

@@ -4,11 +4,11 @@ use order_service::store::{SaveOutcome, Store};
 
 use crate::common::database::{create_migrated, database_url, drop_database};
 use crate::common::names::unique;
-use crate::common::rejections::record_rejection;
+use crate::common::rejections::record_rejection_at;
 use crate::common::sample::{SAMPLE, sample};
 
 /// A migrated database of the test's own, and its URL.
-async fn fresh_store() -> (Store, String) {
+pub async fn fresh_store() -> (Store, String) {
     let url = database_url(&unique("ordertest"));
     (create_migrated(&url).await, url)
 }
@@ -74,7 +74,7 @@ async fn the_duplicate_policy_compares_parsed_json() {
 #[tokio::test]
 async fn replay_stores_what_now_passes_and_keeps_the_rest() {
     use order_service::order::{RejectKind, Rejection};
-    use order_service::store::{MessageOrigin, RejectedMessage};
+    use order_service::store::ReplayFilter;
     use order_service::tools::replay::{ReplaySummary, replay};
 
     let (store, url) = fresh_store().await;
@@ -85,27 +85,20 @@ async fn replay_stores_what_now_passes_and_keeps_the_rest() {
         (7, SAMPLE.as_bytes(), &old_rule),
         (8, b"[1]".as_slice(), &broken),
     ] {
-        let message = RejectedMessage {
-            origin: MessageOrigin {
-                topic: "orders",
-                partition: 0,
-                offset,
-                key: None,
-                payload: Some(payload),
-            },
-            rejection,
-        };
-        record_rejection(&store, &message).await.expect("recorded");
+        record_rejection_at(&store, offset, payload, rejection).await;
     }
     let mut report = Vec::new();
-    let summary = replay(&store, None, &mut report).await.expect("replay");
+    let summary = replay(&store, &ReplayFilter::all(), false, &mut report)
+        .await
+        .expect("replay");
     let report = String::from_utf8(report).expect("text");
     assert_eq!(
         summary,
         ReplaySummary {
             checked: 2,
             stored: 1,
-            still_rejected: 1
+            still_rejected: 1,
+            ..ReplaySummary::default()
         },
         "{report}"
     );
@@ -123,13 +116,15 @@ async fn replay_stores_what_now_passes_and_keeps_the_rest() {
     );
 
     // Replayed rejections are not replayed again; the broken one still waits.
-    let again = replay(&store, None, &mut Vec::new()).await.expect("replay");
+    let again = replay(&store, &ReplayFilter::all(), false, &mut Vec::new())
+        .await
+        .expect("replay");
     assert_eq!((again.checked, again.stored), (1, 0));
     let first_id: i64 = sqlx::query_scalar(r#"SELECT id FROM rejected WHERE "offset" = 7"#)
         .fetch_one(store.pool())
         .await
         .expect("query");
-    let error = replay(&store, Some(first_id), &mut Vec::new())
+    let error = replay(&store, &ReplayFilter::one(first_id), false, &mut Vec::new())
         .await
         .expect_err("already replayed");
     assert!(error.to_string().contains("replayed already"), "{error}");

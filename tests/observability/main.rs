@@ -1,14 +1,17 @@
-//! Metrics, health, request ids and traces of the real service (real PostgreSQL and broker,
-//! built by `startup` through the shared test support, or the real binary for traces, whose
-//! exporter is installed by `main`). A binary of its own because the metrics
-//! recorder is global to a process: no other test's orders move these counters.
+//! Metrics (and the dashboard that queries them), health, request ids and traces of the real
+//! service (real PostgreSQL and broker, built by `startup` through the shared test support, or
+//! the real binary for traces, whose exporter is installed by `main`). A binary of its own
+//! because the metrics recorder is global to a process: no other test's orders move these
+//! counters.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod dashboard;
 mod health;
 mod metrics;
 mod otlp;
+mod promql;
 mod request_id;
 mod traced;
 mod traces;

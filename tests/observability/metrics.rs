@@ -19,7 +19,7 @@ fn parse(text: &str) -> HashMap<String, f64> {
 }
 
 /// The metrics now.
-async fn scrape(app: &TestApp) -> HashMap<String, f64> {
+pub async fn scrape(app: &TestApp) -> HashMap<String, f64> {
     let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"]

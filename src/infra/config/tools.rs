@@ -7,6 +7,8 @@ use clap::Args;
 
 use super::parse::parse_duration;
 use super::{DatabaseArgs, KafkaArgs};
+use crate::order::RejectKind;
+use crate::store::{DEFAULT_REPLAY_LIMIT, ReplayFilter};
 
 /// Settings of `generate`.
 #[derive(Debug, Clone, Args)]
@@ -29,9 +31,59 @@ pub struct ReplayArgs {
     /// Replay the rejection with this id (the `rejected.id` column).
     #[arg(long)]
     pub id: Option<i64>,
-    /// Replay every rejection not replayed yet.
+    /// Replay every rejection not replayed yet (that the filters select).
     #[arg(long)]
     pub all: bool,
+    /// Say what would be stored, and store or mark nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only rejections with this reason code (repeatable, or a comma list): empty_message,
+    /// too_large, not_utf8, malformed_json, not_object, unknown_field, missing_field,
+    /// duplicate_field, type_error, invalid_value, inconsistent, conflict, store_refused.
+    #[arg(long, value_name = "CODE", value_delimiter = ',', value_parser = parse_reason_code,
+          conflicts_with = "id")]
+    pub reason: Vec<String>,
+    /// Only rejections recorded at or after this RFC 3339 time (`2026-12-03T10:00:00Z`).
+    #[arg(long, value_name = "TIME", value_parser = parse_rfc3339, conflicts_with = "id")]
+    pub since: Option<String>,
+    /// Only rejections recorded before this RFC 3339 time.
+    #[arg(long, value_name = "TIME", value_parser = parse_rfc3339, conflicts_with = "id")]
+    pub until: Option<String>,
+    /// At most this many rejections in one run; the summary says how many more are pending.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REPLAY_LIMIT,
+          value_parser = clap::value_parser!(i64).range(1..=1_000_000), conflicts_with = "id")]
+    pub limit: i64,
+}
+
+impl ReplayArgs {
+    /// The rejections these settings select.
+    pub fn filter(&self) -> ReplayFilter {
+        ReplayFilter {
+            id: if self.all { None } else { self.id },
+            reasons: self.reason.clone(),
+            since: self.since.clone(),
+            until: self.until.clone(),
+            limit: self.limit,
+        }
+    }
+}
+
+/// A rejection's reason code, one of [`RejectKind::ALL`]'s.
+fn parse_reason_code(value: &str) -> Result<String, String> {
+    let code = value.trim();
+    if RejectKind::ALL.iter().any(|kind| kind.code() == code) {
+        Ok(code.to_owned())
+    } else {
+        let codes: Vec<&str> = RejectKind::ALL.iter().map(|kind| kind.code()).collect();
+        Err(format!("not a reason code; one of {}", codes.join(", ")))
+    }
+}
+
+/// An RFC 3339 timestamp, kept as RFC 3339 text (PostgreSQL reads it as `timestamptz`).
+fn parse_rfc3339(value: &str) -> Result<String, String> {
+    chrono::DateTime::parse_from_rfc3339(value.trim())
+        .map(|time| time.to_rfc3339())
+        .map_err(|e| format!("not an RFC 3339 time like 2026-12-03T10:00:00Z: {e}"))
 }
 
 /// Settings of `send`.
@@ -114,6 +166,49 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} must be refused");
         }
         assert!(parse(&["send", "--file", "orders.jsonl"]).is_ok());
+    }
+
+    fn replay_args(args: &[&str]) -> Result<ReplayArgs, clap::Error> {
+        let all = std::iter::once("replay-rejected").chain(args.iter().copied());
+        match parse(&all.collect::<Vec<_>>())?.command {
+            Command::ReplayRejected(replay) => Ok(replay),
+            other => panic!("not replay-rejected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn replay_takes_reasons_times_and_a_limit() {
+        let args = replay_args(&[
+            "--all",
+            "--reason",
+            "conflict,invalid_value",
+            "--reason",
+            "store_refused",
+            "--since",
+            "2026-12-03T10:00:00+01:00",
+            "--dry-run",
+        ])
+        .expect("parses");
+        let filter = args.filter();
+        assert_eq!(
+            filter.reasons,
+            ["conflict", "invalid_value", "store_refused"]
+        );
+        assert_eq!(filter.since.as_deref(), Some("2026-12-03T10:00:00+01:00"));
+        assert_eq!((filter.id, filter.until, filter.limit), (None, None, 1000));
+        assert!(args.dry_run);
+        let one = replay_args(&["--id", "7"]).expect("parses").filter();
+        assert_eq!(one, ReplayFilter::one(7));
+        for bad in [
+            &["--all", "--reason", "typo"][..],
+            &["--all", "--since", "yesterday"],
+            &["--all", "--until", "2026-12-03"],
+            &["--all", "--limit", "0"],
+            &["--id", "7", "--reason", "conflict"],
+            &["--dry-run"],
+        ] {
+            assert!(replay_args(bad).is_err(), "{bad:?} must be refused");
+        }
     }
 
     #[test]
