@@ -2,6 +2,8 @@
 # make bench-ingest: ingest rate against the two limits it cannot beat, measured in one run.
 #
 #   1. generates N orders with the project's generator and produces them to a fresh topic;
+#      then the producer ceiling: the same documents produced to another fresh topic with
+#      send's producer settings by librdkafka alone (examples/produce_only.rs);
 #   2. broker limit: a consume-only pass over that topic with the ingest's consumer settings
 #      and no database (examples/consume_only.rs);
 #   3. database limit: COPY of the same N documents into a fresh table with the orders
@@ -15,7 +17,7 @@
 # counted is the JVM (or JVMs) of the scripts/kafka.sh cluster in .run/kafka/ that serves one
 # of KAFKA_BROKERS' ports, else any `kafka.Kafka` process on the machine; its version is the
 # one scripts/kafka.sh pins (`scripts/kafka.sh version`), checked against the jars the JVM
-# runs. The topic (N orders, a fresh one per run) is left on the broker.
+# runs. The topics (N orders each, fresh ones per run) are left on the broker.
 # Environment: N (default 100000), SEED (default 42), KAFKA_BROKERS, PGURL (server URL, with
 # the password: PostgreSQL asks for one over TCP).
 set -euo pipefail
@@ -74,7 +76,7 @@ mem_of() {
 max() { echo $(( $1 > $2 ? $1 : $2 )); }
 rate() { python3 -c "import sys; n, a, b = map(float, sys.argv[1:]); print(f'{n / (b - a):.0f}')" "$@"; }
 
-cargo build --release --quiet --bin order-service --example consume_only
+cargo build --release --quiet --bin order-service --example consume_only --example produce_only
 BIN=target/release/order-service
 name="bench_$(date +%s)_$$"
 topic="${name}_orders"
@@ -117,6 +119,8 @@ KAFKA_BROKERS=$BROKERS KAFKA_TOPIC=$topic RUST_LOG=warn \
 t1=$(now)
 [[ $(wc -l < "$work/ids.txt") -eq $N ]] || { say "send did not deliver all $N"; exit 1; }
 produce_rate=$(rate "$N" "$t0" "$t1")
+ceiling_line=$(target/release/examples/produce_only "$BROKERS" "${name}_ceiling" "$work/orders.jsonl")
+ceiling_rate=$(sed -E 's/.*: ([0-9]+) msg\/s$/\1/' <<< "$ceiling_line")
 
 # 2. Broker limit.
 broker_line=$(target/release/examples/consume_only "$BROKERS" "$topic" "${name}_consume_only" "$N")
@@ -186,7 +190,8 @@ steady_ratio=$(python3 -c "print(f'{$steady_rate / $lower:.2f}')")
 cat <<OUT
 broker:             $broker_desc
 orders:             $N ($((bytes / N)) bytes of JSON each, $((bytes / 1048576)) MiB)
-produce (send):     $produce_rate orders/s
+produce (send):     $produce_rate orders/s; $(python3 -c "print(f'{$produce_rate / $ceiling_rate:.2f}')") of the producer ceiling, $(python3 -c "print(f'{$produce_rate / $broker_rate:.2f}')") of the broker limit
+producer ceiling:   $ceiling_rate orders/s   (librdkafka alone, send's settings, payloads made beforehand)
 broker limit:       $broker_rate orders/s   (consume-only, ingest's consumer settings)
 database limit:     $db_rate orders/s   (psql COPY into a fresh table like orders)
 ingest (serve):     $ingest_rate orders/s from a cold start; $steady_rate orders/s from the first stored order
