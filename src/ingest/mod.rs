@@ -176,8 +176,9 @@ impl Ingest {
     async fn session(&self, consumer: &Arc<Consumer>, shutdown: &CancellationToken) -> Fetched {
         self.status.set_running(true);
         let writer = write::Writer::new(consumer, &self.sinks, self.batches);
-        // One batch ahead of each writer: while a writer waits for PostgreSQL, the next
-        // batch fills (twice that held 3,000 more messages, ~5 MiB, for nothing in rate).
+        // One batch ahead of each writer, on top of the batch it fills while its write is in
+        // flight: twice that held 3,000 more messages (~5 MiB of peak RSS) and ingest kept
+        // its ratio to COPY without them (docs/benchmarks.md).
         let capacity = writer.batch_size();
         let (senders, receivers): (Vec<_>, Vec<_>) = (0..self.batches.writers.max(1))
             .map(|_| mpsc::channel(capacity))
