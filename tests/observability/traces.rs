@@ -64,6 +64,13 @@ async fn the_ingest_batch_and_an_http_request_continue_the_callers_traces() {
     // A batch of one message is that message's child (docs/operations.md, "Tracing").
     assert_eq!(hex::encode(&batch.span.trace_id), trace);
     assert_eq!(hex::encode(&batch.span.parent_span_id), span);
+    println!(
+        "exported {:?} span {}: trace {}, parent {} (the producer's traceparent {traceparent})",
+        batch.span.name,
+        hex::encode(&batch.span.span_id),
+        hex::encode(&batch.span.trace_id),
+        hex::encode(&batch.span.parent_span_id),
+    );
 
     let save = traced
         .receiver
