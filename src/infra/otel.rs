@@ -91,7 +91,7 @@ impl Traces {
         Ok((Self { provider }, layer))
     }
 
-    /// Exports what is still queued (within [`FLUSH_TIMEOUT`]) and stops the exporter; a
+    /// Exports what is still queued (within `FLUSH_TIMEOUT`, 5 s) and stops the exporter; a
     /// failure is logged. Blocks: call it off the async runtime's threads.
     pub fn shutdown(self) {
         ENABLED.store(false, Ordering::Relaxed);

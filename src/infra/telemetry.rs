@@ -6,7 +6,7 @@
 //! `RUST_LOG=info,access=off` silences the access log alone.
 //!
 //! With traces exported ([`super::otel`]) the log keeps its own filter and the exporter gets
-//! [`traced`], whatever `RUST_LOG` says; without them the subscriber is the logger alone, as
+//! `traced`, whatever `RUST_LOG` says; without them the subscriber is the logger alone, as
 //! it always was.
 
 use std::io::IsTerminal;
