@@ -3,6 +3,8 @@
 //! holds its row lock (`FOR UPDATE SKIP LOCKED`) from the read to the mark, so that two runs
 //! at once never both replay it, and a replayed rejection is never pending again.
 
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryScalar;
 use sqlx::{Acquire, Postgres, Transaction};
 
 use super::rejected::MessageOrigin;
@@ -108,6 +110,19 @@ pub enum ReplayVerdict {
     StillRejected,
 }
 
+/// `query` with `filter`'s conditions bound as `$1` to `$4`, the parameters of
+/// `PENDING_MATCHING`.
+fn bind_filter<'q, O>(
+    query: QueryScalar<'q, Postgres, O, PgArguments>,
+    filter: &'q ReplayFilter,
+) -> QueryScalar<'q, Postgres, O, PgArguments> {
+    query
+        .bind(filter.id)
+        .bind(&filter.reasons)
+        .bind(&filter.since)
+        .bind(&filter.until)
+}
+
 impl Store {
     /// The ids of the pending rejections `filter` selects, in the order a replay takes them.
     #[tracing::instrument(
@@ -121,11 +136,7 @@ impl Store {
             "SELECT id FROM rejected WHERE {PENDING_MATCHING}
              ORDER BY replay_checked_at NULLS FIRST, id LIMIT $5"
         );
-        Ok(sqlx::query_scalar(&sql)
-            .bind(filter.id)
-            .bind(&filter.reasons)
-            .bind(&filter.since)
-            .bind(&filter.until)
+        Ok(bind_filter(sqlx::query_scalar(&sql), filter)
             .bind(filter.limit)
             .fetch_all(self.pool())
             .await?)
@@ -146,11 +157,7 @@ impl Store {
         let sql = format!(
             "SELECT count(*) FROM rejected WHERE {PENDING_MATCHING} AND NOT (id = ANY($5))"
         );
-        Ok(sqlx::query_scalar(&sql)
-            .bind(filter.id)
-            .bind(&filter.reasons)
-            .bind(&filter.since)
-            .bind(&filter.until)
+        Ok(bind_filter(sqlx::query_scalar(&sql), filter)
             .bind(taken)
             .fetch_one(self.pool())
             .await?)
