@@ -3,9 +3,12 @@
 //!
 //! `cargo run --release --example consume_only -- <brokers> <topic> <group> <count>`
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
-use order_service::infra::config::{GroupProtocol, KafkaArgs};
+use order_service::infra::config::GroupProtocol;
 use order_service::ingest::{GroupMember, build_consumer};
 use rdkafka::Message;
 
@@ -16,13 +19,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: consume_only <brokers> <topic> <group> <count>");
     };
     let count: u64 = count.parse()?;
-    let kafka = KafkaArgs {
-        kafka_brokers: brokers.clone(),
-        kafka_topic: topic.clone(),
-        kafka_topic_partitions: 3,
-        kafka_topic_replication_factor: None,
-        security: Default::default(),
-    };
+    let kafka = common::kafka_args(brokers, topic);
     let member = GroupMember {
         group_id: group.clone(),
         instance_id: None,

@@ -6,11 +6,13 @@
 //!
 //! `cargo run --release --example produce_only -- <brokers> <topic> <file>`
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use order_service::infra::config::KafkaArgs;
 use order_service::infra::kafka::{ensure_topic, producer_config};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
@@ -43,13 +45,7 @@ fn main() -> anyhow::Result<()> {
     let [brokers, topic, file] = args.as_slice() else {
         anyhow::bail!("usage: produce_only <brokers> <topic> <file>");
     };
-    let kafka = KafkaArgs {
-        kafka_brokers: brokers.clone(),
-        kafka_topic: topic.clone(),
-        kafka_topic_partitions: 3,
-        kafka_topic_replication_factor: None,
-        security: Default::default(),
-    };
+    let kafka = common::kafka_args(brokers, topic);
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
