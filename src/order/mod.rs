@@ -16,8 +16,8 @@ pub use summary::{OrderSummary, stored_at_now};
 /// The canonical JSON of an order: compact, fields in the contract's order. The same bytes
 /// are served whether the order came from the cache or from PostgreSQL.
 pub fn canonical_json(order: &Order) -> String {
-    // Serializing plain strings and integers into a String cannot fail.
-    serde_json::to_string(order).expect("an Order always serializes")
+    // serde_json's own starting size.
+    canonical_json_with_capacity(order, 128)
 }
 
 /// [`canonical_json`] into a buffer of `capacity` bytes to begin with: the length of the
@@ -26,6 +26,7 @@ pub fn canonical_json(order: &Order) -> String {
 /// ingest holds thousands of them at once).
 pub fn canonical_json_with_capacity(order: &Order, capacity: usize) -> String {
     let mut json = Vec::with_capacity(capacity);
+    // Serializing plain strings and integers into a buffer cannot fail.
     serde_json::to_writer(&mut json, order).expect("an Order always serializes");
     // serde_json writes valid UTF-8 only.
     String::from_utf8(json).expect("serde_json writes UTF-8")
