@@ -74,18 +74,16 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // Only `serve` exports traces; the tools' spans would be noise.
     let serve = matches!(cli.command, Command::Serve(_));
-    let traces = match telemetry::init(&cli.log, cli.log_format, serve) {
-        Ok(traces) => traces,
+    let logging = match telemetry::init(&cli.log, cli.log_format, serve) {
+        Ok(logging) => logging,
         Err(error) => {
             eprintln!("error: {error:#}");
             return ExitCode::FAILURE;
         }
     };
     let result = run(cli.command).await;
-    if let Some(traces) = traces {
-        // The flush waits for the exporter: off the runtime's threads.
-        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
-    }
+    // The flush waits for the exporter and the log's writer: off the runtime's threads.
+    let _ = tokio::task::spawn_blocking(move || logging.shutdown()).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -54,6 +54,9 @@ pub mod names {
     pub const HTTP_LOOKUPS_LIMITED: &str = "http_lookups_limited_total";
     /// Histogram, labels `route`, `method`, `status`: time to answer an HTTP request.
     pub const HTTP_REQUEST_DURATION: &str = "http_request_duration_seconds";
+    /// Counter: access-log lines dropped because their writer was too far behind (see
+    /// `crate::infra::telemetry`).
+    pub const ACCESS_LOG_DROPPED: &str = "access_log_lines_dropped_total";
 }
 
 /// Bucket bounds of the latency histograms, in seconds: 50 µs (a cache hit) to 10 s (the
@@ -204,6 +207,11 @@ fn describe() {
         HTTP_REQUEST_DURATION,
         Unit::Seconds,
         "Time to answer an HTTP request, by route, method and status."
+    );
+    describe_counter!(
+        ACCESS_LOG_DROPPED,
+        Unit::Count,
+        "Access-log lines dropped because their writer was too far behind standard error."
     );
 }
 

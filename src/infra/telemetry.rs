@@ -3,16 +3,26 @@
 //! object per line with `LOG_FORMAT=json`.
 //!
 //! Each HTTP request is logged at INFO with target `access` (see `http::middleware::observe`), so
-//! `RUST_LOG=info,access=off` silences the access log alone.
+//! `RUST_LOG=info,access=off` silences the access log alone. The access log is formatted on
+//! the request's thread but written by a thread of its own (`tracing-appender`), through a
+//! buffer flushed whenever its queue runs empty: a request never waits for standard error.
+//! If the writer falls [`ACCESS_LOG_QUEUE`] lines behind, further access lines are dropped,
+//! counted ([`access_lines_dropped`], the `access_log_lines_dropped_total` metric) and
+//! reported on standard error when the process ends. Every other line is written at once, on
+//! the thread that logs it, and is never dropped.
 //!
 //! With traces exported ([`super::otel`]) the log keeps its own filter and the exporter gets
 //! `traced`, whatever `RUST_LOG` says; without them the subscriber is the logger alone, as
 //! it always was.
 
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal};
+use std::sync::OnceLock;
 
 use tracing::{Level, Metadata};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::filter::{FilterFn, filter_fn};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::writer::MakeWriterExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
@@ -29,18 +39,96 @@ pub enum LogFormat {
     Json,
 }
 
+/// How many access-log lines may wait for their writer before more are dropped (and counted):
+/// a few MiB at most, and seconds of a full load.
+pub const ACCESS_LOG_QUEUE: usize = 16_384;
+
+/// The buffer between the access log's writer and standard error.
+const ACCESS_LOG_BUFFER: usize = 64 * 1024;
+
+/// The count of access-log lines dropped, once the logger is installed.
+static ACCESS_LOG_DROPS: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// How many access-log lines were dropped because their writer was [`ACCESS_LOG_QUEUE`] lines
+/// behind (0 before the logger is installed).
+pub fn access_lines_dropped() -> u64 {
+    ACCESS_LOG_DROPS
+        .get()
+        .map_or(0, |drops| drops.dropped_lines() as u64)
+}
+
+/// The installed logger: what must be flushed when the process ends.
+#[must_use = "dropping it stops the access log's writer"]
+pub struct Logging {
+    /// The trace pipeline, when traces are exported.
+    traces: Option<Traces>,
+    /// The access log's writer thread, flushed and stopped when this is dropped.
+    access: WorkerGuard,
+}
+
+impl Logging {
+    /// Flushes the traces (blocking: call it off the runtime's threads) and the access log,
+    /// then says on standard error how many access lines were dropped, if any were.
+    pub fn shutdown(self) {
+        if let Some(traces) = self.traces {
+            traces.shutdown();
+        }
+        drop(self.access);
+        let dropped = access_lines_dropped();
+        if dropped > 0 {
+            eprintln!(
+                "warning: {dropped} access-log lines were dropped: their writer was \
+                 {ACCESS_LOG_QUEUE} lines behind standard error"
+            );
+        }
+    }
+}
+
+/// The writer of every log line: the access log's through its own thread, the others
+/// straight to standard error.
+fn writer() -> (
+    impl for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    WorkerGuard,
+) {
+    let (access, guard) = access_writer();
+    let writer = access
+        .with_filter(|meta: &Metadata<'_>| meta.target() == "access")
+        .or_else(std::io::stderr);
+    (writer, guard)
+}
+
+/// The access log's non-blocking, lossy writer, its drops counted in [`ACCESS_LOG_DROPS`].
+fn access_writer() -> (NonBlocking, WorkerGuard) {
+    let (access, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(ACCESS_LOG_QUEUE)
+        .thread_name("access-log")
+        .finish(BufWriter::with_capacity(
+            ACCESS_LOG_BUFFER,
+            std::io::stderr(),
+        ));
+    // A second logger in one process (tests) keeps counting into the first counter's place.
+    let _ = ACCESS_LOG_DROPS.set(access.error_counter());
+    (access, guard)
+}
+
 /// Installs the global subscriber. `filter` is an EnvFilter directive such as `info`. With
 /// `traces`, and if the environment asks for it ([`super::otel::requested`]), spans are
-/// exported too: the pipeline is returned, to be flushed at shutdown.
-pub fn init(filter: &str, format: LogFormat, traces: bool) -> anyhow::Result<Option<Traces>> {
+/// exported too. What is returned is to be shut down when the process ends.
+pub fn init(filter: &str, format: LogFormat, traces: bool) -> anyhow::Result<Logging> {
     let filter = EnvFilter::try_new(filter)
         .map_err(|e| anyhow::anyhow!("RUST_LOG: invalid log filter {filter:?}: {e}"))?;
+    let (writer, access) = writer();
     if traces && super::otel::requested(|name| std::env::var(name).ok()) {
-        return init_with_traces(filter, format).map(Some);
+        let traces = init_with_traces(filter, format, writer)?;
+        return Ok(Logging {
+            traces: Some(traces),
+            access,
+        });
     }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let installed = match format {
         LogFormat::Text => builder
             .with_ansi(std::io::stderr().is_terminal())
@@ -52,12 +140,19 @@ pub fn init(filter: &str, format: LogFormat, traces: bool) -> anyhow::Result<Opt
             .try_init(),
     };
     installed.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))?;
-    Ok(None)
+    Ok(Logging {
+        traces: None,
+        access,
+    })
 }
 
 /// The logger under its own filter beside the exporter under [`traced`].
-fn init_with_traces(filter: EnvFilter, format: LogFormat) -> anyhow::Result<Traces> {
-    let log = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+fn init_with_traces(
+    filter: EnvFilter,
+    format: LogFormat,
+    writer: impl for<'w> MakeWriter<'w> + Send + Sync + 'static,
+) -> anyhow::Result<Traces> {
+    let log = tracing_subscriber::fmt::layer().with_writer(writer);
     let log = match format {
         LogFormat::Text => log.with_ansi(std::io::stderr().is_terminal()).boxed(),
         LogFormat::Json => log

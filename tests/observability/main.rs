@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access_log;
 mod dashboard;
 mod health;
 mod metrics;

@@ -1,6 +1,7 @@
-//! The harness of the trace tests: the real binary's `serve` on fresh names, exporting its
-//! spans to a receiver of the test's own (`otlp.rs`) at a given batch delay, with HTTP on the
-//! port it logged; a new random trace; and whether a span continues a given one.
+//! The harness of the tests of the real binary: its `serve` on fresh names with HTTP on the
+//! port it logged ([`start_binary`]); for the trace tests, exporting its spans to a receiver
+//! of the test's own (`otlp.rs`) at a given batch delay, a new random trace, and whether a
+//! span continues a given one.
 
 use std::process::Command;
 
@@ -39,29 +40,12 @@ impl Traced {
     /// Starts `serve` on fresh names, its spans exported to a new receiver every
     /// `schedule_delay_ms`, and waits until it is ready.
     pub async fn start(schedule_delay_ms: &str) -> Self {
-        let mut args = fresh_args();
-        require_services(&args).await;
-        args.http_addr = ([127, 0, 0, 1], 0).into();
         let receiver = Receiver::start().await;
-        let mut command: Command = binary::command("serve");
-        command
-            .env("DATABASE_URL", &args.database.database_url)
-            .env("KAFKA_BROKERS", &args.kafka.kafka_brokers)
-            .env("KAFKA_TOPIC", &args.kafka.kafka_topic)
-            .env("KAFKA_DLQ_TOPIC", &args.kafka_dlq_topic)
-            .env("KAFKA_GROUP_ID", &args.kafka_group_id)
-            .env("HTTP_ADDR", args.http_addr.to_string())
-            .env("OPERATOR_TOKEN", OPERATOR_TOKEN)
-            .env("RUST_LOG", "info")
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)
-            .env("OTEL_BSP_SCHEDULE_DELAY", schedule_delay_ms);
-        let serve = Serve::start(command, &args.kafka_group_id);
-        let base = eventually("serve to log its HTTP address", || async {
-            let log = std::fs::read_to_string(serve.log()).unwrap_or_default();
-            let line = log.lines().find(|l| l.contains("HTTP server listening"))?;
-            let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
-            Some(format!("http://{addr}"))
-        })
+        let (args, serve, base) = start_binary(&[
+            ("RUST_LOG", "info"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", schedule_delay_ms),
+        ])
         .await;
         let traced = Self {
             args,
@@ -99,6 +83,34 @@ impl Traced {
         drop_database(&self.args.database.database_url).await;
         self.receiver
     }
+}
+
+/// Starts the binary's `serve` on fresh names with `env` added to its environment (only what
+/// a test sets reaches it), HTTP on a free port; returns its settings, the process and
+/// `http://<the address it logged>`.
+pub async fn start_binary(env: &[(&str, &str)]) -> (ServeArgs, Serve, String) {
+    let mut args = fresh_args();
+    require_services(&args).await;
+    args.http_addr = ([127, 0, 0, 1], 0).into();
+    let mut command: Command = binary::command("serve");
+    command
+        .env("DATABASE_URL", &args.database.database_url)
+        .env("KAFKA_BROKERS", &args.kafka.kafka_brokers)
+        .env("KAFKA_TOPIC", &args.kafka.kafka_topic)
+        .env("KAFKA_DLQ_TOPIC", &args.kafka_dlq_topic)
+        .env("KAFKA_GROUP_ID", &args.kafka_group_id)
+        .env("HTTP_ADDR", args.http_addr.to_string())
+        .env("OPERATOR_TOKEN", OPERATOR_TOKEN)
+        .envs(env.iter().copied());
+    let serve = Serve::start(command, &args.kafka_group_id);
+    let base = eventually("serve to log its HTTP address", || async {
+        let log = std::fs::read_to_string(serve.log()).unwrap_or_default();
+        let line = log.lines().find(|l| l.contains("HTTP server listening"))?;
+        let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
+        Some(format!("http://{addr}"))
+    })
+    .await;
+    (args, serve, base)
 }
 
 /// Whether `received` continues the producer's span `span` of trace `trace`: as its child,

@@ -1,5 +1,6 @@
 //! `GET /metrics`: the Prometheus text exposition of every metric (see `crate::infra::metrics`),
-//! rendered from the process's recorder. The cache gauges are refreshed at each scrape.
+//! rendered from the process's recorder. The cache gauges and the count of dropped access-log
+//! lines are refreshed at each scrape.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -32,6 +33,8 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
     let (entries, bytes) = state.cache.size().await;
     metrics::gauge!(names::CACHE_ENTRIES).set(entries as f64);
     metrics::gauge!(names::CACHE_BYTES).set(bytes as f64);
+    metrics::counter!(names::ACCESS_LOG_DROPPED)
+        .absolute(crate::infra::telemetry::access_lines_dropped());
     let body = crate::infra::metrics::install().render();
     (
         [(

@@ -1,0 +1,47 @@
+//! The access log of the real binary at its default settings: one line per request, written
+//! by its own thread, every line out by the time the process has exited.
+
+use crate::common::database::drop_database;
+use crate::traced::start_binary;
+
+#[tokio::test]
+async fn every_request_has_its_access_line_by_the_time_serve_has_exited() {
+    // No RUST_LOG: the defaults, access log on.
+    let (args, mut serve, base) = start_binary(&[]).await;
+    let http = reqwest::Client::new();
+    let requests = 20;
+    for i in 0..requests {
+        let response = http
+            .get(format!("{base}/api/order/not-there-{i}"))
+            .header("x-request-id", format!("access-log-test-{i}"))
+            .send()
+            .await
+            .expect("serve answers");
+        assert_eq!(response.status(), 404);
+    }
+    serve.terminate_and_expect_clean_exit().await;
+    drop_database(&args.database.database_url).await;
+
+    let log = std::fs::read_to_string(serve.log()).expect("serve's log");
+    let access: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(" access: answered"))
+        .collect();
+    for i in 0..requests {
+        let id = format!("request_id=access-log-test-{i}}}");
+        let line = access
+            .iter()
+            .find(|line| line.contains(&id))
+            .unwrap_or_else(|| panic!("no access line for {id} in {:?}", serve.log()));
+        assert!(line.contains("status=404"), "{line}");
+        assert!(
+            line.contains(&format!("path=/api/order/not-there-{i} ")),
+            "{line}"
+        );
+    }
+    assert!(
+        !log.contains("access-log lines were dropped"),
+        "nothing dropped at this rate: {:?}",
+        serve.log()
+    );
+}
