@@ -5,20 +5,27 @@
 #   1. installs what it lacks (wrk and nginx-light from Debian, oha with cargo), builds the
 #      release binary;
 #   2. loads N (100,000) generated orders into a fresh database with COPY;
-#   3. starts `serve` (cache on, nothing warmed), notes its resident memory, requests each of
-#      the N orders once (each a miss that fills the cache) and notes it again;
-#   4. (a) cache hits over the first 10,000 ids; (b) misses with the cache off
-#      (CACHE_MAX_BYTES=0) over all N ids; (c) nginx serving those 10,000 documents as files,
-#      with as many workers as `serve` has runtime threads (one per core);
-#   5. for each: wrk's requests per second (same threads, connections and duration; (a) and
-#      (c) alternate twice and keep their better run), and p50 / p99 latency from oha at a
-#      fixed rate with latency correction.
+#   3. starts `serve` with its access log off (RUST_LOG=warn), cache on, nothing warmed; notes
+#      its resident memory, requests each of the N orders once (each a miss that fills the
+#      cache) and notes it again;
+#   4. starts a second `serve` with the default settings (RUST_LOG unset: the access log at
+#      INFO, to a file) and requests the first HOT (10,000) ids from it once, so that they are
+#      cached there too; starts two nginx (one worker per core, as `serve` has runtime
+#      threads) serving those HOT documents as files, one with its access log on (its
+#      default: one line per request to a file) and one with it off;
+#   5. cache hits over the HOT ids, for each pair (serve with its log on, nginx with its log
+#      on) and (both off), with keep-alive and with a new connection per request
+#      (`Connection: close`): wrk's requests per second, the pair alternated twice and each
+#      keeping its better run;
+#   6. misses: a third `serve`, default settings and the cache off (CACHE_MAX_BYTES=0), every
+#      request a PostgreSQL read, over all N ids;
+#   7. p50 / p99 latency from oha at a fixed RATE (10,000/s) with latency correction: hits and
+#      misses (default settings) and nginx (log on).
 #
-# `serve` runs with RUST_LOG=warn: no access log (target `access`) and no per-request spans.
 # Only 127.0.0.1 is used. Needs PostgreSQL on 127.0.0.1:5432 and Apache Kafka on
-# 127.0.0.1:9092 (`make all-up`, or `bash scripts/kafka.sh up` for the broker alone): `serve`
-# creates and subscribes to a fresh topic that nothing is produced to (left on the broker,
-# empty).
+# 127.0.0.1:9092 (`make all-up`, or `bash scripts/kafka.sh up` for the broker alone): each
+# `serve` creates and subscribes to a fresh topic that nothing is produced to (left on the
+# broker, empty).
 # Environment: N (100000), HOT (10000), SEED (42), DURATION (10s), THREADS (2),
 # CONNECTIONS (64), RATE (10000), KAFKA_BROKERS, PGURL (server URL, with the password:
 # PostgreSQL asks for one over TCP).
@@ -64,17 +71,13 @@ name="bench_http_$(date +%s)_$$"
 work=$(mktemp -d /tmp/bench-http.XXXXXX)
 chmod 755 "$work" # nginx's workers may run as another user
 psql_admin() { psql "$PGURL/postgres" -qAtX -v ON_ERROR_STOP=1 "$@"; }
-serve_pid=""; nginx_pid=""
-stop_serve() {
-    if [[ -n $serve_pid ]]; then
-        kill -TERM "$serve_pid" 2>/dev/null || true
-        wait "$serve_pid" 2>/dev/null || true
-        serve_pid=""
-    fi
+pids=() # every serve and nginx started, stopped at the end
+stop() { # pid...: stops them and waits for them
+    kill -TERM "$@" 2>/dev/null || true
+    for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
 }
 cleanup() {
-    stop_serve
-    [[ -n $nginx_pid ]] && kill "$nginx_pid" 2>/dev/null || true
+    ((${#pids[@]})) && stop "${pids[@]}"
     [[ -n $oha_install ]] && kill "$oha_install" 2>/dev/null || true
     psql_admin -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" > /dev/null 2>&1 || true
     rm -rf "$work"
@@ -108,7 +111,9 @@ with open(f"{work}/orders.jsonl") as src, open(f"{work}/orders.copy", "w") as co
     for i, line in enumerate(src):
         doc = line.rstrip("\n")
         uid = json.loads(doc)["order_uid"]
-        copy.write(uid + "\t" + doc.replace("\\", "\\\\") + "\n")
+        escaped = doc.replace("\\", "\\\\")
+        # The document and its canonical text (`body`), as ingest stores them.
+        copy.write(uid + "\t" + escaped + "\t" + escaped + "\n")
         ids.write(uid + "\n")
         if i < hot:
             hot_ids.write(uid + "\n")
@@ -119,7 +124,7 @@ PY
 chmod -R a+rX "$work/www"
 DATABASE_URL="$PGURL/$name" RUST_LOG=warn "$BIN" migrate
 psql "$PGURL/$name" -qAtX -v ON_ERROR_STOP=1 \
-    -c "\\copy orders (order_uid, doc) FROM '$work/orders.copy'" \
+    -c "\\copy orders (order_uid, doc, body) FROM '$work/orders.copy'" \
     -c "ANALYZE orders"
 say "loaded $N orders ($json_avg bytes of JSON each) into database $name"
 
@@ -185,17 +190,23 @@ function done()
 end
 LUA
 
+
 # wrk with the same threads, connections and duration for every target; prints req/s.
-run_wrk() { # label url ids
-    local out
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$work/rotate.lua" "$2" -- "$3")
-    printf '%s\n' "$out" > "$work/wrk-$1.txt"
+# `close` asks for a new connection per request (`Connection: close`), `keep` keeps them.
+run_wrk() { # label url ids keep|close
+    local out header=()
+    [[ $4 == close ]] && header=(-H "Connection: close")
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "${header[@]}" -s "$work/rotate.lua" "$2" -- "$3")
+    printf '%s\n' "$out" > "$work/wrk-$1-$4.txt"
     if grep -q "Non-2xx" <<< "$out"; then
-        say "$1: wrk saw non-2xx answers:"; grep "Non-2xx" <<< "$out" >&2; exit 1
+        say "$1 ($4): wrk saw non-2xx answers:"; grep "Non-2xx" <<< "$out" >&2; exit 1
+    fi
+    if grep -q "Socket errors" <<< "$out"; then
+        say "$1 ($4): $(grep "Socket errors" <<< "$out")"
     fi
     awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<< "$out"
 }
-# oha at a fixed rate with latency correction; prints "p50_ms p99_ms".
+# oha at a fixed rate with latency correction; prints "p50_ms p99_ms achieved_req/s".
 run_oha() { # label base ids
     sed "s|^|$2/api/order/|" "$3" > "$work/urls-$1.txt"
     oha -z "$DURATION" -q "$RATE" --latency-correction -c "$CONNECTIONS" --no-tui \
@@ -211,15 +222,24 @@ print(f'{p["p50"] * 1000:.2f} {p["p99"] * 1000:.2f} {r["summary"]["requestsPerSe
 PY
 }
 
-start_serve() { # cache_max_bytes
+# Starts `serve` in the background; sets `pid` and `base`. Its standard error (with the
+# access log, when on) goes to $work/serve-<label>.log.
+start_serve() { # label cache_max_bytes log(default|off)
     local port; port=$(free_port)
-    DATABASE_URL="$PGURL/$name" KAFKA_BROKERS=$BROKERS KAFKA_TOPIC="${name}_orders" \
-        KAFKA_GROUP_ID="${name}_group" KAFKA_DLQ_TOPIC= HTTP_ADDR="127.0.0.1:$port" \
-        CACHE_WARM_LIMIT=0 CACHE_MAX_BYTES="$1" RUST_LOG=warn \
-        "$BIN" serve --no-migrate >> "$work/serve.log" 2>&1 &
-    serve_pid=$!
+    local log=(RUST_LOG=warn)
+    [[ $3 == default ]] && log=(-u RUST_LOG)
+    env "${log[@]}" DATABASE_URL="$PGURL/$name" KAFKA_BROKERS=$BROKERS \
+        KAFKA_TOPIC="${name}_$1_orders" KAFKA_GROUP_ID="${name}_$1_group" KAFKA_DLQ_TOPIC= \
+        HTTP_ADDR="127.0.0.1:$port" CACHE_WARM_LIMIT=0 CACHE_MAX_BYTES="$2" \
+        "$BIN" serve --no-migrate >> "$work/serve-$1.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
     base="http://127.0.0.1:$port"
     wait_http "$base/health/live"
+}
+# Requests each id of a file once; prints wrk's `loaded:` line (misses, hits, not 200).
+load_once() { # base ids
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d120s -s "$work/once.lua" "$1" -- "$2" "$THREADS" | grep '^loaded:'
 }
 
 if [[ -n $oha_install ]]; then
@@ -229,91 +249,116 @@ if [[ -n $oha_install ]]; then
 fi
 oha --help | grep -q -- "--urls-from-file" || { say "oha lacks --urls-from-file: cargo install oha --locked --force"; exit 1; }
 
-# nginx (c): the hot documents as files, one worker per runtime thread of serve; started
-# now, so that its runs and the hit runs alternate.
+# nginx: the hot documents as files, one worker per runtime thread of serve; one with its
+# access log (nginx's default: the combined format, one write per request) and one without.
 workers=$(nproc)
-nginx_port=$(free_port)
-mkdir -p "$work/nginx/logs"
-cat > "$work/nginx/nginx.conf" <<CONF
+start_nginx() { # label access_log_directive
+    local port; port=$(free_port)
+    mkdir -p "$work/nginx-$1/logs"
+    cat > "$work/nginx-$1/nginx.conf" <<CONF
 worker_processes $workers;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
+pid $work/nginx-$1/nginx.pid;
+error_log $work/nginx-$1/logs/error.log warn;
 events { worker_connections 4096; }
 http {
-    access_log off;
+    $2;
     sendfile on;
     tcp_nopush on;
     keepalive_requests 1000000;
     open_file_cache max=20000 inactive=60s;
     server {
-        listen 127.0.0.1:$nginx_port;
+        listen 127.0.0.1:$port;
         root $work/www;
         location /api/order/ { default_type application/json; }
     }
 }
 CONF
-"$NGINX" -e "$work/nginx/logs/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-nginx_pid=$!
-nginx_base="http://127.0.0.1:$nginx_port"
-wait_http "$nginx_base/api/order/$(head -1 "$work/hot.txt")"
+    "$NGINX" -e "$work/nginx-$1/logs/error.log" -p "$work/nginx-$1" -c "$work/nginx-$1/nginx.conf" -g 'daemon off;' &
+    pids+=("$!")
+    nginx_base="http://127.0.0.1:$port"
+    wait_http "$nginx_base/api/order/$(head -1 "$work/hot.txt")"
+}
 first=$(head -1 "$work/hot.txt")
-cmp -s <(curl -fs "$nginx_base/api/order/$first") "$work/www/api/order/$first" \
+start_nginx on "access_log $work/nginx-on/logs/access.log"
+nginx_on=$nginx_base
+start_nginx off "access_log off"
+nginx_off=$nginx_base
+cmp -s <(curl -fs "$nginx_on/api/order/$first") "$work/www/api/order/$first" \
     || { say "nginx does not answer the file's bytes"; exit 1; }
 
-# 3. Memory of serve before and after caching the N orders.
-start_serve 1GiB
-threads=$(ls "/proc/$serve_pid/task" | wc -l)
-curl -fs -o /dev/null "$base/api/order/$(head -1 "$work/ids.txt")" # one miss: pool and runtime up
+# 3. Memory of serve (log off) before and after caching the N orders.
+start_serve quiet 1GiB off
+quiet_pid=$pid; quiet=$base
+threads=$(ls "/proc/$quiet_pid/task" | wc -l)
+curl -fs -o /dev/null "$quiet/api/order/$(head -1 "$work/ids.txt")" # one miss: pool and runtime up
 sleep 1
-rss_before=$(rss_kib "$serve_pid")
-loaded=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d120s -s "$work/once.lua" "$base" -- "$work/ids.txt" "$THREADS" | grep '^loaded:')
+rss_before=$(rss_kib "$quiet_pid")
+loaded=$(load_once "$quiet" "$work/ids.txt")
 sleep 2
-rss_after=$(rss_kib "$serve_pid")
+rss_after=$(rss_kib "$quiet_pid")
 per_order=$(( (rss_after - rss_before) * 1024 / N ))
 
-# 4a. Hits: every hot id is cached (loaded above).
-first=$(head -1 "$work/hot.txt")
-curl -fs -o /dev/null -w '%header{x-cache}' "$base/api/order/$first" | grep -q hit \
-    || { say "the first hot id is not a hit"; exit 1; }
-cmp -s <(curl -fs "$base/api/order/$first") "$work/www/api/order/$first" \
-    || { say "serve and the file nginx serves differ"; exit 1; }
-# 4a and 4c alternate, twice, and each keeps its better run: the machine may be shared, and
-# whatever else runs then weighs on both alike.
-hit_rps=0; nginx_rps=0
-for _ in 1 2; do
-    hit_rps=$(max "$hit_rps" "$(run_wrk hit "$base" "$work/hot.txt")")
-    nginx_rps=$(max "$nginx_rps" "$(run_wrk nginx "$nginx_base" "$work/hot.txt")")
+# 4. serve with the default settings, the hot ids cached.
+start_serve default 1GiB default
+default_pid=$pid; default=$base
+loaded_default=$(load_once "$default" "$work/hot.txt")
+for target in "$quiet" "$default"; do
+    curl -fs -o /dev/null -w '%header{x-cache}' "$target/api/order/$first" | grep -q hit \
+        || { say "the first hot id is not a hit at $target"; exit 1; }
+    cmp -s <(curl -fs "$target/api/order/$first") "$work/www/api/order/$first" \
+        || { say "serve and the file nginx serves differ"; exit 1; }
 done
-out=$(run_oha hit "$base" "$work/hot.txt")
-read -r hit_p50 hit_p99 hit_oha_rps <<< "$out"
-out=$(run_oha nginx "$nginx_base" "$work/hot.txt")
-read -r nginx_p50 nginx_p99 nginx_oha_rps <<< "$out"
-kill "$nginx_pid"; wait "$nginx_pid" 2>/dev/null || true; nginx_pid=""
-rss_end=$(rss_kib "$serve_pid")
-stop_serve
 
-# 4b. Misses: the cache off, every request reads PostgreSQL.
-start_serve 0
-miss_rps=$(run_wrk miss "$base" "$work/ids.txt")
-out=$(run_oha miss "$base" "$work/ids.txt")
-read -r miss_p50 miss_p99 miss_oha_rps <<< "$out"
-stop_serve
+# 5. Hits against nginx: each pair alternates, twice, and each keeps its better run (the
+# machine may be shared, and whatever else runs then weighs on both alike).
+declare -A rps
+for conn in keep close; do
+    for log in on off; do
+        if [[ $log == on ]]; then ours=$default; theirs=$nginx_on; else ours=$quiet; theirs=$nginx_off; fi
+        rps[serve-$log-$conn]=0; rps[nginx-$log-$conn]=0
+        for _ in 1 2; do
+            rps[serve-$log-$conn]=$(max "${rps[serve-$log-$conn]}" "$(run_wrk "serve-$log" "$ours" "$work/hot.txt" "$conn")")
+            rps[nginx-$log-$conn]=$(max "${rps[nginx-$log-$conn]}" "$(run_wrk "nginx-$log" "$theirs" "$work/hot.txt" "$conn")")
+        done
+    done
+done
+read -r hit_p50 hit_p99 hit_oha_rps <<< "$(run_oha hit "$default" "$work/hot.txt")"
+read -r nginx_p50 nginx_p99 nginx_oha_rps <<< "$(run_oha nginx "$nginx_on" "$work/hot.txt")"
+dropped=$(curl -fs "$default/metrics" | awk '/^access_log_lines_dropped_total/ {print $2}')
+access_lines=$(grep -c ' access: ' "$work/serve-default.log" || true)
+nginx_lines=$(wc -l < "$work/nginx-on/logs/access.log")
+rss_end=$(rss_kib "$quiet_pid")
+stop "${pids[@]}"; pids=()
 
+# 6. Misses: default settings, the cache off, every request reads PostgreSQL.
+start_serve miss 0 default
+miss=$base
+rps[miss-keep]=$(run_wrk miss "$miss" "$work/ids.txt" keep)
+read -r miss_p50 miss_p99 miss_oha_rps <<< "$(run_oha miss "$miss" "$work/ids.txt")"
+stop "${pids[@]}"; pids=()
 
-hit_nginx=$(calc "f'{$hit_rps / $nginx_rps:.2f}'")
-miss_hit=$(calc "f'{$miss_rps / $hit_rps:.2f}'")
-mem_ratio=$(calc "f'{$per_order / $json_avg:.2f}'")
+ratio() { calc "f'{$1 / $2:.2f}'"; }
+row() { # label key
+    printf '%-38s %9s %9s %6s\n' "$1" "${rps[serve-$2]}" "${rps[nginx-$2]}" "$(ratio "${rps[serve-$2]}" "${rps[nginx-$2]}")"
+}
+mem_ratio=$(ratio "$per_order" "$json_avg")
 cat <<OUT
 orders: $N in PostgreSQL, $json_avg bytes of JSON each on average; hot set $HOT ids
-load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (ids rotated by a Lua script; (a) and (c) best of 2, alternated); oha -z $DURATION -q $RATE --latency-correction -c $CONNECTIONS
-serve: RUST_LOG=warn, $threads OS threads ($(nproc) runtime workers); nginx $($NGINX -v 2>&1 | sed 's/.*\///'): $workers workers, open_file_cache, access_log off
-                          wrk req/s   p50 ms   p99 ms   (oha achieved req/s)
-(a) serve, cache hits     $(printf '%9s %8s %8s   (%s)' "$hit_rps" "$hit_p50" "$hit_p99" "$hit_oha_rps")
-(b) serve, cache off      $(printf '%9s %8s %8s   (%s)' "$miss_rps" "$miss_p50" "$miss_p99" "$miss_oha_rps")
-(c) nginx, static files   $(printf '%9s %8s %8s   (%s)' "$nginx_rps" "$nginx_p50" "$nginx_p99" "$nginx_oha_rps")
-hits / nginx:             $hit_nginx   (goal >= 1.0)
-misses / hits:            $miss_hit   (goal >= 0.5)
-$loaded
+load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (ids rotated by a Lua script; serve and nginx alternated, best of 2); oha -z $DURATION -q $RATE --latency-correction -c $CONNECTIONS
+serve: $threads OS threads ($(nproc) runtime workers); log on = the defaults (RUST_LOG unset: access log at INFO to a file), off = RUST_LOG=warn
+nginx $($NGINX -v 2>&1 | sed 's/.*\///'): $workers workers, sendfile, open_file_cache; log on = its default access_log (combined, to a file), off = access_log off
+cache hits, wrk req/s                   serve     nginx  ratio   (goal)
+$(row "access log on, keep-alive" on-keep)   (>= 1.0)
+$(row "access log on, new connection each" on-close)   (>= 1.0)
+$(row "access log off, keep-alive" off-keep)   (>= 1.1)
+$(row "access log off, new connection each" off-close)   (>= 1.1)
+misses (cache off, log on), wrk req/s  $(printf '%9s' "${rps[miss-keep]}")   misses / hits (log on, keep-alive): $(ratio "${rps[miss-keep]}" "${rps[serve-on-keep]}")   (goal >= 0.5)
+at $RATE req/s (oha)                      p50 ms    p99 ms  achieved req/s   (goal)
+$(printf '%-38s %8s %9s %15s' "serve, hits, log on" "$hit_p50" "$hit_p99" "$hit_oha_rps")   (p99 < 1 ms)
+$(printf '%-38s %8s %9s %15s' "serve, misses, log on" "$miss_p50" "$miss_p99" "$miss_oha_rps")   (p99 < 5 ms)
+$(printf '%-38s %8s %9s %15s' "nginx, log on" "$nginx_p50" "$nginx_p99" "$nginx_oha_rps")
+access log: $access_lines lines written by serve, ${dropped:-?} dropped (access_log_lines_dropped_total); nginx wrote $nginx_lines
+$loaded (log off, all N ids); $loaded_default (log on, the hot ids)
 RSS of serve:             $((rss_before / 1024)) MiB before, $((rss_after / 1024)) MiB after caching $N orders ($((rss_end / 1024)) MiB after the hit runs)
-memory per cached order:  $per_order bytes = $mem_ratio x its JSON ($json_avg bytes)   (goal <= 1.5)
+memory per cached order:  $per_order bytes = $mem_ratio x its JSON ($json_avg bytes)   (goal <= 1.25)
 OUT
