@@ -1,12 +1,14 @@
 //! The `orders` table, read: one order or many by id, the most recent ones (for the
-//! warm-up) and the most recent ones as summaries (for the page), always as canonical JSON
-//! re-encoded from the stored document. (Saving is `save.rs`.)
+//! warm-up) and the most recent ones as summaries (for the page), always as canonical JSON:
+//! the `body` ingest stored beside the document, or, for an order stored before there was a
+//! `body`, re-encoded from the document. (Saving is `save.rs`.)
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
 use sqlx::Row;
+use sqlx::postgres::PgRow;
 
 use super::{Store, StoreError};
 use crate::infra::metrics::QueryTimer;
@@ -22,13 +24,15 @@ impl Store {
     )]
     pub async fn order_json(&self, uid: &str) -> Result<Option<Bytes>, StoreError> {
         let _timer = QueryTimer::start("order_by_id");
-        let row = sqlx::query("SELECT doc::text FROM orders WHERE order_uid = $1")
-            .bind(uid)
-            .fetch_optional(&self.pool)
-            .await?;
-        // The text is read in place from the row's buffer: no copy of it is made.
-        row.map(|row| canonical_from_stored(uid, row.try_get::<&str, _>(0)?))
-            .transpose()
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            stored_json_columns!(),
+            " FROM orders WHERE order_uid = $1"
+        ))
+        .bind(uid)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| stored_json(uid, &row)).transpose()
     }
 
     /// The most recently stored orders, newest first, as `(order_uid, canonical JSON)`: at most
@@ -46,18 +50,21 @@ impl Store {
         max_bytes: u64,
     ) -> Result<Vec<(String, Bytes)>, StoreError> {
         let _timer = QueryTimer::start("recent_orders");
-        let mut rows =
-            sqlx::query("SELECT order_uid, doc::text FROM orders ORDER BY seq DESC LIMIT $1")
-                .bind(limit)
-                .fetch(&self.pool);
+        let mut rows = sqlx::query(concat!(
+            "SELECT ",
+            stored_json_columns!(),
+            ", order_uid FROM orders ORDER BY seq DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch(&self.pool);
         let mut orders = Vec::new();
         let mut bytes = 0u64;
         while bytes < max_bytes {
             let Some(row) = rows.try_next().await? else {
                 break;
             };
-            let uid: String = row.try_get(0)?;
-            let json = canonical_from_stored(&uid, row.try_get::<&str, _>(1)?)?;
+            let uid: String = row.try_get(2)?;
+            let json = stored_json(&uid, &row)?;
             bytes += json.len() as u64;
             orders.push((uid, json));
         }
@@ -77,14 +84,18 @@ impl Store {
         uids: &[&str],
     ) -> Result<HashMap<String, Result<Bytes, ()>>, StoreError> {
         let _timer = QueryTimer::start("orders_by_ids");
-        let rows = sqlx::query("SELECT order_uid, doc::text FROM orders WHERE order_uid = ANY($1)")
-            .bind(uids)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            stored_json_columns!(),
+            ", order_uid FROM orders WHERE order_uid = ANY($1)"
+        ))
+        .bind(uids)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| {
-                let uid: String = row.try_get(0)?;
-                let json = canonical_from_stored(&uid, row.try_get::<&str, _>(1)?).map_err(|_| ());
+                let uid: String = row.try_get(2)?;
+                let json = stored_json(&uid, row).map_err(|_| ());
                 Ok((uid, json))
             })
             .collect()
@@ -118,6 +129,31 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// The two columns [`stored_json`] reads, first in a query's select list: the stored `body`,
+/// and the document as text only where there is no `body` (PostgreSQL converts a JSONB to
+/// text only when asked, at ~27 us a document).
+macro_rules! stored_json_columns {
+    () => {
+        "body, CASE WHEN body IS NULL THEN doc::text END"
+    };
+}
+use stored_json_columns;
+
+/// An order's canonical JSON from a row whose first two columns are [`stored_json_columns`]:
+/// its `body`, copied out of the row's buffer; or, for an order stored before there was a
+/// `body`, re-encoded from its document.
+fn stored_json(uid: &str, row: &PgRow) -> Result<Bytes, StoreError> {
+    if let Some(body) = row.try_get::<Option<&str>, _>(0)? {
+        return Ok(Bytes::copy_from_slice(body.as_bytes()));
+    }
+    let doc: Option<&str> = row.try_get(1)?;
+    let doc = doc.ok_or_else(|| StoreError::Corrupt {
+        uid: uid.to_owned(),
+        reason: "neither a body nor a document".to_owned(),
+    })?;
+    canonical_from_stored(uid, doc)
 }
 
 /// The API's bytes come from the typed order: JSONB keeps its keys in its own order (shortest

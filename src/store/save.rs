@@ -99,8 +99,8 @@ pub(super) async fn save_in(
     // The first occurrence of each id, in id order (so that concurrent batches lock rows
     // in the same order).
     let inserted: HashSet<String> = sqlx::query_scalar(
-        "INSERT INTO orders (order_uid, doc)
-             SELECT DISTINCT ON (uid) uid, doc::jsonb
+        "INSERT INTO orders (order_uid, doc, body)
+             SELECT DISTINCT ON (uid) uid, doc::jsonb, doc
              FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS u(uid, doc, i)
              ORDER BY uid, i
              ON CONFLICT (order_uid) DO NOTHING

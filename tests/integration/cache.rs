@@ -1,6 +1,7 @@
 //! The cache of ready answers on the real service: `ETag` and `304` from memory and from
-//! PostgreSQL alike, an order that was just answered 404 served as soon as it is stored, and
-//! HTTP answering while the warm-up still waits for the database.
+//! PostgreSQL alike, an order that was just answered 404 served as soon as it is stored,
+//! HTTP answering while the warm-up still waits for the database, and reads of the stored
+//! `body` beside orders stored before there was one.
 
 use std::time::Duration;
 
@@ -157,6 +158,7 @@ async fn misses_that_arrive_together_get_their_own_answers_from_the_batched_look
 
     let app = TestApp::spawn().await;
     let orders: Vec<_> = order_service::tools::generator::fake_orders(200, Some(11)).collect();
+    // As stored before orders had a `body`: each is re-encoded from its document.
     for order in &orders {
         sqlx::query("INSERT INTO orders (order_uid, doc) VALUES ($1, $2::jsonb)")
             .bind(&order.order_uid)
@@ -182,6 +184,42 @@ async fn misses_that_arrive_together_get_their_own_answers_from_the_batched_look
     for ((uid, expected), lookup) in asked.into_iter().zip(lookups) {
         let found = lookup.await.expect("no panic").expect("no error");
         assert_eq!(found, expected, "{uid}");
+    }
+    app.stop_and_drop().await;
+}
+
+#[tokio::test]
+async fn a_read_answers_the_stored_body_and_re_encodes_an_order_stored_without_one() {
+    use order_service::order::canonical_json;
+
+    let app = TestApp::spawn().await;
+    let mut orders = order_service::tools::generator::fake_orders(2, Some(12));
+    let (with_body, without) = (orders.next().expect("one"), orders.next().expect("two"));
+    // A body that is not what re-encoding the document gives (the same JSON, pretty-printed):
+    // answered as it is, it shows that the read copies the body.
+    let pretty = serde_json::to_string_pretty(&with_body).expect("JSON");
+    sqlx::query("INSERT INTO orders (order_uid, doc, body) VALUES ($1, $2::jsonb, $2)")
+        .bind(&with_body.order_uid)
+        .bind(&pretty)
+        .execute(app.store.pool())
+        .await
+        .expect("stored with a body");
+    sqlx::query("INSERT INTO orders (order_uid, doc) VALUES ($1, $2::jsonb)")
+        .bind(&without.order_uid)
+        .bind(serde_json::to_string_pretty(&without).expect("JSON"))
+        .execute(app.store.pool())
+        .await
+        .expect("stored without a body");
+
+    for (uid, expected) in [
+        (&with_body.order_uid, pretty.into_bytes()),
+        (&without.order_uid, canonical_json(&without).into_bytes()),
+    ] {
+        let response = app.get(&format!("/api/order/{uid}")).await;
+        assert_eq!(response.status(), 200, "{uid}");
+        assert_eq!(response.headers()["x-cache"], "miss", "{uid}");
+        let body = response.bytes().await.expect("body");
+        assert_eq!(body.as_ref(), expected.as_slice(), "{uid}");
     }
     app.stop_and_drop().await;
 }
