@@ -13,8 +13,13 @@ use super::{OrderLookup, Store, StoreError};
 /// The most ids one batched query looks up.
 const MAX_BATCH: usize = 256;
 
-/// How many batched queries run at once (the pool has more connections, for ingest).
-const PARALLEL_BATCHES: usize = 4;
+/// How many batched queries run at once (the pool has more connections, for ingest). Few,
+/// so that under load each query gathers many ids: PostgreSQL's cost per query dwarfs its
+/// cost per row. `make bench-http`'s misses with 64 connections (2026-12-03): 4 queries at
+/// once made batches of ~6 ids and cost PostgreSQL 53-57 us of CPU per miss; 2 made it 33-42
+/// us, 1 made it 24-29 us, at the same or better throughput. Two, not one, so that one slow
+/// query does not hold every miss.
+const PARALLEL_BATCHES: usize = 2;
 
 /// How many lookups may wait for a batch before `find` waits to queue.
 const QUEUE: usize = 4096;
