@@ -5,17 +5,24 @@ use axum::http::HeaderValue;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-/// What one entry costs beyond its key, its JSON and its `ETag` (moka's bookkeeping: the hash
-/// table's bucket, the entry and its info, the deque nodes, the frequency sketch; the `Bytes`
-/// header; the allocator's rounding), counted against the byte bound so that the bound holds
-/// for resident memory, for many small orders too. `make bench-http` measured 1,840 to 1,876
-/// bytes of resident memory per cached order of 1,280 bytes of JSON, 34 of `ETag` and 19 of
-/// id with glibc's allocator (510 to 540 more), and 1,904 with mimalloc, the binary's
-/// allocator (571 more). That is a cache filled once; one that keeps evicting and refilling
-/// holds more (freed buffers leave partly used allocator pages): after `make bench-ingest`
-/// pushed 1,000,000 orders through a 64 MiB cache, the cache held about 68 MiB of resident
-/// memory, 120 bytes an entry more, so that much is counted too.
-pub(super) const ENTRY_OVERHEAD: usize = 704;
+/// What one entry costs beyond its key, its JSON and its `ETag`, counted against the byte
+/// bound so that the bound holds for resident memory, for many small orders too: quick_cache's
+/// bookkeeping (the slab entry with the key, the value and the write stamp, the hash table's
+/// index, the memory of recently evicted ids), the key's own allocation, the `Bytes` header
+/// made by the first clone, and the allocator's rounding (mimalloc has four size classes per
+/// power of two: a buffer of 1,317 bytes takes 1,536, 115 bytes more on average for 1,000 to
+/// 1,600 bytes of JSON).
+///
+/// Measured with mimalloc, the binary's allocator and options, by the resident memory of
+/// 100,000 generated orders (1,283 bytes of JSON, 34 of `ETag` and 19 of id on average) loaded
+/// through `get_or_load` then read once: 1,596 bytes per order, 260 more than those three
+/// (moka took 1,853, 517 more; `make bench-http` measured 1,904 with moka end to end, 51 more
+/// than this measurement, counted too). A cache that keeps evicting and refilling holds more
+/// (recently evicted ids, freed buffers leaving partly used allocator pages): 323 more per
+/// resident entry after three passes of those orders through a cache a third of their size,
+/// and `make bench-ingest` found 120 bytes an entry more than a cache filled once; the larger
+/// is counted: 260 + 51 + 120, rounded up.
+pub(super) const ENTRY_OVERHEAD: usize = 448;
 
 /// Length of an `ETag`: 32 hex digits (128 bits of SHA-256) between double quotes.
 pub(super) const ETAG_LEN: usize = 34;
@@ -49,7 +56,7 @@ impl CachedOrder {
 
 /// What the cache keeps of an answer: its `ETag` then its JSON, in one buffer of exactly their
 /// size (serializers leave spare capacity that a long-lived entry would keep). One `Bytes`
-/// per entry rather than two handles keeps moka's entries small.
+/// per entry rather than two handles keeps the cache's entries small.
 pub(super) fn buffer(json: &[u8]) -> Bytes {
     let digest = Sha256::digest(json);
     let mut buf = Vec::with_capacity(ETAG_LEN + json.len());

@@ -3,19 +3,27 @@
 //! bytes. Filled by ingest and by reads that miss (one database read per id however many
 //! requests miss at once); warmed from PostgreSQL in the background at start-up (`warm.rs`).
 //! Ids that are not found are remembered for [`NEGATIVE_TTL`] only, and an arriving order
-//! clears that at once. One entry's bytes and weight are `entry.rs`'s.
+//! clears that at once. The entries live in quick_cache, bounded by weight, which has no time
+//! to live: each entry carries its write time, an expired one is not served (and removed when
+//! read), and the first write of each time to live, as well as [`OrderCache::size`], sweeps
+//! out the expired ones that nobody reads. One entry's bytes and weight are `entry.rs`'s,
+//! what the cache keeps under an id `slot.rs`'s.
 
 mod entry;
+mod slot;
 mod warm;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use moka::future::Cache;
+use quick_cache::OptionsBuilder;
+use quick_cache::sync::Cache;
 
 pub use entry::CachedOrder;
-use entry::{buffer, weight};
+use entry::{ENTRY_OVERHEAD, buffer};
+use slot::{Clock, Slot, Weigh, is_fresh};
 pub use warm::{WarmUp, Warmed, WarmedSignal};
 
 use crate::store::{OrderLookup, StoreError};
@@ -23,8 +31,13 @@ use crate::store::{OrderLookup, StoreError};
 /// How long an id that was not found is answered 404 without asking the database again.
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(1);
 
-/// The most ids remembered as not found (each costs a few hundred bytes).
-const NEGATIVE_MAX_ENTRIES: u64 = 65_536;
+/// The most ids remembered as not found (each costs about a hundred bytes).
+const NEGATIVE_MAX_ENTRIES: usize = 65_536;
+
+/// The JSON of a typical order (1,000 to 1,600 bytes): the entry count quick_cache is told to
+/// expect is the byte bound over this plus an entry's other bytes. It sizes the shards and
+/// the memory of recently evicted ids, not the bound.
+const TYPICAL_JSON_BYTES: u64 = 1_300;
 
 /// Where an answer came from: the cache or the database (the `X-Cache` header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,11 +69,120 @@ enum LoadError {
 
 /// The entries, when the cache is on.
 struct Caches {
-    /// Ready answers by `order_uid`, as [`buffer`]s; each weighs its key, its buffer and
-    /// `ENTRY_OVERHEAD` (`entry.rs`).
-    orders: Cache<Box<str>, Bytes>,
-    /// Ids recently not found, for [`NEGATIVE_TTL`].
-    absent: Cache<Box<str>, ()>,
+    /// Ready answers by `order_uid`, stamped with their write time; each weighs its key, its
+    /// buffer and `ENTRY_OVERHEAD` (`entry.rs`). quick_cache (S3-FIFO-like CLOCK-PRO,
+    /// weighted) bounds the bytes; the time to live is checked here, on every read.
+    orders: Cache<Box<str>, Slot, Weigh>,
+    /// Ids recently not found, with when they were found absent.
+    absent: Cache<Box<str>, u64>,
+    /// What the write stamps count on.
+    clock: Clock,
+    /// How long an answer lives after it was written.
+    ttl: Duration,
+    /// How long an id not found is remembered.
+    negative_ttl: Duration,
+    /// When (on [`Clock`]) the next write sweeps out expired entries.
+    next_sweep: AtomicU64,
+}
+
+impl Caches {
+    /// Caches that keep `ttl` and `max_bytes` (`max_bytes > 0`).
+    fn new(ttl: Duration, max_bytes: u64, negative_ttl: Duration) -> Self {
+        let typical = TYPICAL_JSON_BYTES + (entry::ETAG_LEN + ENTRY_OVERHEAD) as u64;
+        let expected = usize::try_from(max_bytes / typical)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let orders = Cache::with_options(
+            OptionsBuilder::new()
+                .estimated_items_capacity(expected)
+                .weight_capacity(max_bytes)
+                .build()
+                .expect("both capacities are set"),
+            Weigh,
+            Default::default(),
+            Default::default(),
+        );
+        // Each shard holds its share of the bound, rounded up: a bound that the shards do not
+        // divide is lowered to one they do, so that the shards' sum never exceeds it.
+        let shards = orders.num_shards() as u64;
+        if !max_bytes.is_multiple_of(shards) {
+            orders.set_capacity(max_bytes - max_bytes % shards);
+        }
+        Self {
+            orders,
+            absent: Cache::new(NEGATIVE_MAX_ENTRIES),
+            clock: Clock::start(),
+            ttl,
+            negative_ttl,
+            next_sweep: AtomicU64::new(0),
+        }
+    }
+
+    /// The buffer under `uid` if it is there and fresh at `now`. An expired one is removed
+    /// (unless rewritten meanwhile) and not served.
+    fn fresh(&self, uid: &str, now: u64) -> Option<Bytes> {
+        match self.orders.get(uid)? {
+            Slot::Order { buf, written } if is_fresh(written, now, self.ttl) => Some(buf),
+            Slot::Order { written, .. } => {
+                self.remove_expired(uid, written);
+                None
+            }
+            Slot::Failed(_) => None,
+        }
+    }
+
+    /// Removes the answer under `uid` written at `written`, if it is still that one.
+    fn remove_expired(&self, uid: &str, written: u64) {
+        self.orders.remove_if(
+            uid,
+            |slot| matches!(slot, Slot::Order { written: w, .. } if *w == written),
+        );
+    }
+
+    /// Whether `uid` was found absent less than the negative time to live ago.
+    fn is_absent(&self, uid: &str, now: u64) -> bool {
+        self.absent
+            .get(uid)
+            .is_some_and(|since| is_fresh(since, now, self.negative_ttl))
+    }
+
+    /// Caches `buf` under `uid`, written now; the first write of each time to live also
+    /// sweeps out what has expired (see [`Self::sweep`]).
+    fn put(&self, uid: Box<str>, buf: Bytes) {
+        let now = self.clock.now();
+        self.orders.insert(uid, Slot::Order { buf, written: now });
+        self.sweep_if_due(now);
+    }
+
+    /// Sweeps, if the last sweep is a time to live ago: expired entries that nobody reads
+    /// would otherwise keep their memory until the byte bound evicts them (it always bounds
+    /// them). One write in a time to live pays for it, and [`OrderCache::size`].
+    fn sweep_if_due(&self, now: u64) {
+        let due = self.next_sweep.load(Ordering::Relaxed);
+        if now < due {
+            return;
+        }
+        let period = u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX);
+        let next = now.saturating_add(period);
+        if self
+            .next_sweep
+            .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.sweep(now);
+        }
+    }
+
+    /// Removes every answer and every absent id that has expired at `now` (a pass over each
+    /// shard, under its write lock).
+    fn sweep(&self, now: u64) {
+        self.orders.retain(|_, slot| match slot {
+            Slot::Order { written, .. } => is_fresh(*written, now, self.ttl),
+            Slot::Failed(_) => true,
+        });
+        self.absent
+            .retain(|_, since| is_fresh(*since, now, self.negative_ttl));
+    }
 }
 
 /// Ready answers by `order_uid`. Cheap to clone (one reference count: the HTTP state is
@@ -82,31 +204,21 @@ impl OrderCache {
 
     /// [`Self::new`] with ids not found remembered for `negative_ttl`.
     pub fn with_negative_ttl(ttl: Duration, max_bytes: u64, negative_ttl: Duration) -> Self {
-        let caches = (max_bytes > 0).then(|| {
-            Arc::new(Caches {
-                orders: Cache::builder()
-                    .time_to_live(ttl)
-                    .max_capacity(max_bytes)
-                    .weigher(weigh)
-                    .build(),
-                absent: Cache::builder()
-                    .time_to_live(negative_ttl)
-                    .max_capacity(NEGATIVE_MAX_ENTRIES)
-                    .build(),
-            })
-        });
+        let caches = (max_bytes > 0).then(|| Arc::new(Caches::new(ttl, max_bytes, negative_ttl)));
         Self { caches, max_bytes }
     }
 
     /// The order's answer, if cached and not expired.
     pub async fn get(&self, uid: &str) -> Option<CachedOrder> {
-        let buf = self.caches.as_ref()?.orders.get(uid).await?;
+        let caches = self.caches.as_ref()?;
+        let buf = caches.fresh(uid, caches.clock.now())?;
         Some(CachedOrder::from_buffer(buf))
     }
 
     /// The order's answer from the cache, else from `store` (and then cached), or `None` if
     /// no order has this id. Concurrent misses for one id make one `store` read, whose
-    /// outcome they all get.
+    /// outcome they all get: the order, its absence, or the database's error (not cached:
+    /// the next request tries again).
     pub async fn get_or_load(
         &self,
         uid: &str,
@@ -116,33 +228,60 @@ impl OrderCache {
             let json = store.find(uid).await?;
             return Ok(json.map(|json| (CachedOrder::new(&json), Served::Miss)));
         };
-        if let Some(buf) = caches.orders.get(uid).await {
+        let now = caches.clock.now();
+        if let Some(buf) = caches.fresh(uid, now) {
             return Ok(Some((CachedOrder::from_buffer(buf), Served::Hit)));
         }
-        if caches.absent.contains_key(uid) {
+        if caches.is_absent(uid, now) {
             return Ok(None);
         }
         let key: Box<str> = Box::from(uid);
-        let load = async {
-            match store.find(uid).await {
-                Ok(Some(json)) => Ok(buffer(&json)),
+        loop {
+            // The answer, a load's outcome that this request waited for, or the guard that
+            // makes this request the one that loads.
+            let guard = match caches.orders.get_value_or_guard_async(&key).await {
+                Ok(Slot::Order { buf, written }) => {
+                    if is_fresh(written, caches.clock.now(), caches.ttl) {
+                        return Ok(Some((CachedOrder::from_buffer(buf), Served::Miss)));
+                    }
+                    caches.remove_expired(uid, written);
+                    continue;
+                }
+                Ok(Slot::Failed(error)) => return failed(&error),
+                Err(guard) => guard,
+            };
+            // A guard dropped without a value (this request given up) hands the load to one
+            // of the waiters.
+            let slot = match store.find(uid).await {
+                Ok(Some(json)) => Slot::Order {
+                    buf: buffer(&json),
+                    written: caches.clock.now(),
+                },
                 Ok(None) => {
                     // Remembered before the load ends, so that a request arriving just after
                     // it finds the id absent rather than reading the database again.
-                    caches.absent.insert(key.clone(), ()).await;
-                    Err(LoadError::NotFound)
+                    caches.absent.insert(key.clone(), caches.clock.now());
+                    Slot::Failed(Arc::new(LoadError::NotFound))
                 }
-                Err(error) => Err(LoadError::Store(error)),
-            }
-        };
-        // Errors are not cached: the requests waiting for this load share its outcome, and
-        // the next request tries again.
-        match caches.orders.try_get_with(key.clone(), load).await {
-            Ok(buf) => Ok(Some((CachedOrder::from_buffer(buf), Served::Miss))),
-            Err(error) => match &*error {
-                LoadError::NotFound => Ok(None),
-                LoadError::Store(error) => Err(error.clone()),
-            },
+                Err(error) => Slot::Failed(Arc::new(LoadError::Store(error))),
+            };
+            // The waiters get the slot from the placeholder itself; a failure is then
+            // removed from the cache at once (unless an insert replaced it already), so that
+            // the next request tries again.
+            let _ = guard.insert(slot.clone());
+            return match slot {
+                Slot::Order { buf, written } => {
+                    caches.sweep_if_due(written);
+                    Ok(Some((CachedOrder::from_buffer(buf), Served::Miss)))
+                }
+                Slot::Failed(error) => {
+                    caches.orders.remove_if(
+                        uid,
+                        |slot| matches!(slot, Slot::Failed(e) if Arc::ptr_eq(e, &error)),
+                    );
+                    failed(&error)
+                }
+            };
         }
     }
 
@@ -152,37 +291,39 @@ impl OrderCache {
         let Some(caches) = &self.caches else {
             return;
         };
-        caches.absent.invalidate(uid).await;
-        caches.orders.insert(Box::from(uid), buffer(json)).await;
+        caches.absent.remove(uid);
+        caches.put(Box::from(uid), buffer(json));
     }
 
-    /// How many entries are cached and how many bytes they weigh together, after pending
-    /// evictions are applied (once, for both figures).
+    /// How many entries are cached and how many bytes they weigh together, after expired
+    /// entries are swept out (once, for both figures).
     pub async fn size(&self) -> (u64, u64) {
         match &self.caches {
             Some(caches) => {
-                caches.orders.run_pending_tasks().await;
-                (caches.orders.entry_count(), caches.orders.weighted_size())
+                caches.sweep(caches.clock.now());
+                (caches.orders.len() as u64, caches.orders.weight())
             }
             None => (0, 0),
         }
     }
 
-    /// How many entries are cached (after pending evictions are applied).
+    /// How many entries are cached (after expired entries are swept out).
     pub async fn entry_count(&self) -> u64 {
         self.size().await.0
     }
 
-    /// How many bytes the entries weigh together (after pending evictions are applied).
+    /// How many bytes the entries weigh together (after expired entries are swept out).
     pub async fn weighted_size(&self) -> u64 {
         self.size().await.1
     }
 }
 
-/// moka's weigher: what an entry weighs, saturated to `u32`.
-#[allow(clippy::borrowed_box)] // moka hands the key as `&K`, and `K` is `Box<str>`.
-fn weigh(uid: &Box<str>, buf: &Bytes) -> u32 {
-    u32::try_from(weight(uid, buf)).unwrap_or(u32::MAX)
+/// What the requests that shared a failed load answer.
+fn failed(error: &LoadError) -> Result<Option<(CachedOrder, Served)>, StoreError> {
+    match error {
+        LoadError::NotFound => Ok(None),
+        LoadError::Store(error) => Err(error.clone()),
+    }
 }
 
 #[cfg(test)]
@@ -220,6 +361,117 @@ mod tests {
         cache.insert("a", b"{}").await;
         assert_eq!(cache.entry_count().await, 0);
         assert!(cache.get("a").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_expired_entry_is_not_served_and_leaves_the_counts() {
+        let cache = OrderCache::new(Duration::from_millis(100), 1 << 20);
+        let lookup = Gated::new(Ok(Some(Bytes::from_static(b"{\"v\":2}"))), true);
+        cache.insert("a", b"{\"v\":1}").await;
+        cache.insert("b", b"{}").await;
+        let (order, served) = cache
+            .get_or_load("a", &lookup)
+            .await
+            .ok()
+            .flatten()
+            .expect("hit");
+        assert_eq!(
+            (order.json.as_ref(), served),
+            (&b"{\"v\":1}"[..], Served::Hit)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(
+            cache.size().await,
+            (0, 0),
+            "expired entries are swept from the counts"
+        );
+        let (order, served) = cache
+            .get_or_load("a", &lookup)
+            .await
+            .ok()
+            .flatten()
+            .expect("read");
+        assert_eq!(
+            (order.json.as_ref(), served),
+            (&b"{\"v\":2}"[..], Served::Miss),
+            "an expired entry is read again"
+        );
+        assert_eq!(lookup.reads(), 1);
+        assert_eq!(cache.entry_count().await, 1);
+    }
+
+    #[tokio::test]
+    async fn the_waiters_of_a_load_share_its_outcome_and_a_failure_is_not_kept() {
+        for outcome in [
+            Err(StoreError::Timeout(Duration::from_secs(1))),
+            Ok(None),
+            Ok(Some(Bytes::from_static(b"{}"))),
+        ] {
+            let found = matches!(outcome, Ok(Some(_)));
+            let failed = outcome.is_err();
+            let cache =
+                OrderCache::with_negative_ttl(Duration::from_secs(60), 1 << 20, Duration::ZERO);
+            let lookup = Arc::new(Gated::new(outcome, false));
+            let requests: Vec<_> = (0..8)
+                .map(|_| {
+                    let (cache, lookup) = (cache.clone(), lookup.clone());
+                    tokio::spawn(async move { cache.get_or_load("a", lookup.as_ref()).await })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            lookup.gate.add_permits(1000);
+            for request in requests {
+                let answer = request.await.expect("no panic");
+                match &answer {
+                    Err(StoreError::Timeout(_)) => assert!(failed),
+                    Ok(None) => assert!(!failed && !found),
+                    Ok(Some((_, Served::Miss))) => assert!(found),
+                    other => panic!("unexpected answer {other:?}"),
+                }
+            }
+            assert_eq!(lookup.reads(), 1, "one read for eight waiters");
+            let again = cache.get_or_load("a", lookup.as_ref()).await;
+            let reads = if found { 1 } else { 2 };
+            assert_eq!(lookup.reads(), reads, "only an order is kept: {again:?}");
+            assert_eq!(cache.entry_count().await, u64::from(found));
+        }
+    }
+
+    /// An [`OrderLookup`] whose reads wait for a gate, then give one outcome, and are counted.
+    struct Gated {
+        /// What every read gives.
+        outcome: Result<Option<Bytes>, StoreError>,
+        /// Each read waits for a permit.
+        gate: tokio::sync::Semaphore,
+        /// Reads made.
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Gated {
+        fn new(outcome: Result<Option<Bytes>, StoreError>, open: bool) -> Self {
+            Self {
+                outcome,
+                gate: tokio::sync::Semaphore::new(if open { 1000 } else { 0 }),
+                reads: Default::default(),
+            }
+        }
+
+        fn reads(&self) -> usize {
+            self.reads.load(Ordering::SeqCst)
+        }
+    }
+
+    impl OrderLookup for Gated {
+        fn find(
+            &self,
+            _uid: &str,
+        ) -> futures::future::BoxFuture<'_, Result<Option<Bytes>, StoreError>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                let _permit = self.gate.acquire().await.expect("open");
+                self.outcome.clone()
+            })
+        }
     }
 
     #[test]
