@@ -28,7 +28,7 @@ async fn every_request_has_its_access_line_by_the_time_serve_has_exited() {
         .filter(|line| line.contains(" access: answered"))
         .collect();
     for i in 0..requests {
-        let id = format!("request_id=access-log-test-{i}}}");
+        let id = format!("request_id=\"access-log-test-{i}\"}}");
         let line = access
             .iter()
             .find(|line| line.contains(&id))
