@@ -474,6 +474,37 @@ mod tests {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_order_loaded_by_concurrent_misses_stays_cached() {
+        let cache = OrderCache::new(Duration::from_secs(60), 1 << 30);
+        let store = std::sync::Arc::new(Gated::new(Ok(Some(Bytes::from_static(b"{}"))), true));
+        let ids: Vec<String> = (0..2_000).map(|i| format!("order-{i:04}")).collect();
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let (cache, store, ids) = (cache.clone(), store.clone(), ids.clone());
+                tokio::spawn(async move {
+                    for uid in ids.iter().skip(t).step_by(8) {
+                        let loaded = cache.get_or_load(uid, store.as_ref()).await;
+                        assert!(matches!(loaded, Ok(Some(_))), "{uid}");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("no panic");
+        }
+        let missing: Vec<&String> = futures::future::join_all(ids.iter().map(|uid| {
+            let cache = cache.clone();
+            async move { cache.get(uid).await.is_none().then_some(uid) }
+        }))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+        assert!(missing.is_empty(), "not cached: {missing:?}");
+        assert_eq!(cache.entry_count().await, 2_000);
+    }
+
     #[test]
     fn the_negative_ttl_is_short() {
         assert!(NEGATIVE_TTL <= Duration::from_secs(2));
