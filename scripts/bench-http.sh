@@ -301,8 +301,8 @@ per_order=$(( (rss_after - rss_before) * 1024 / N ))
 # 4. serve with the default settings, the hot ids cached.
 start_serve default 1GiB default
 default_pid=$pid; default=$base
-# wrk's Lua request() is called once before the first request is sent, so the first id of
-# the list is not requested by load_once: it is asked for here (as for the quiet instance).
+# load_once does not send the first id of its list (its access log shows it never asked
+# for it): it is asked for here, as for the quiet instance.
 curl -fs -o /dev/null "$default/api/order/$first"
 loaded_default=$(load_once "$default" "$work/hot.txt")
 for target in "$quiet" "$default"; do
