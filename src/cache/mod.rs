@@ -3,41 +3,28 @@
 //! bytes. Filled by ingest and by reads that miss (one database read per id however many
 //! requests miss at once); warmed from PostgreSQL in the background at start-up (`warm.rs`).
 //! Ids that are not found are remembered for [`NEGATIVE_TTL`] only, and an arriving order
-//! clears that at once. The entries live in quick_cache, bounded by weight, which has no time
-//! to live: each entry carries its write time, an expired one is not served (and removed when
-//! read), and the first write of each time to live, as well as [`OrderCache::size`], sweeps
-//! out the expired ones that nobody reads. One entry's bytes and weight are `entry.rs`'s,
-//! what the cache keeps under an id `slot.rs`'s.
+//! clears that at once. The entries live in quick_cache, bounded by weight, with their time
+//! to live kept by `timed.rs`; this file owns the lookups and the single-flight loads. One
+//! entry's bytes and weight are `entry.rs`'s, what the cache keeps under an id `slot.rs`'s.
 
 mod entry;
 mod slot;
+mod timed;
 mod warm;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use quick_cache::OptionsBuilder;
-use quick_cache::sync::Cache;
-
 pub use entry::CachedOrder;
-use entry::{ENTRY_OVERHEAD, buffer};
-use slot::{Clock, Slot, Weigh, is_fresh};
+use entry::buffer;
+use slot::{Slot, is_fresh};
+use timed::Caches;
 pub use warm::{WarmUp, Warmed, WarmedSignal};
 
 use crate::store::{OrderLookup, StoreError};
 
 /// How long an id that was not found is answered 404 without asking the database again.
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(1);
-
-/// The most ids remembered as not found (each costs about a hundred bytes).
-const NEGATIVE_MAX_ENTRIES: usize = 65_536;
-
-/// The JSON of a typical order (1,000 to 1,600 bytes): the entry count quick_cache is told to
-/// expect is the byte bound over this plus an entry's other bytes. It sizes the shards and
-/// the memory of recently evicted ids, not the bound.
-const TYPICAL_JSON_BYTES: u64 = 1_300;
 
 /// Where an answer came from: the cache or the database (the `X-Cache` header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,124 +52,6 @@ enum LoadError {
     NotFound,
     /// The database failed.
     Store(StoreError),
-}
-
-/// The entries, when the cache is on.
-struct Caches {
-    /// Ready answers by `order_uid`, stamped with their write time; each weighs its key, its
-    /// buffer and `ENTRY_OVERHEAD` (`entry.rs`). quick_cache (S3-FIFO-like CLOCK-PRO,
-    /// weighted) bounds the bytes; the time to live is checked here, on every read.
-    orders: Cache<Box<str>, Slot, Weigh>,
-    /// Ids recently not found, with when they were found absent.
-    absent: Cache<Box<str>, u64>,
-    /// What the write stamps count on.
-    clock: Clock,
-    /// How long an answer lives after it was written.
-    ttl: Duration,
-    /// How long an id not found is remembered.
-    negative_ttl: Duration,
-    /// When (on [`Clock`]) the next write sweeps out expired entries.
-    next_sweep: AtomicU64,
-}
-
-impl Caches {
-    /// Caches that keep `ttl` and `max_bytes` (`max_bytes > 0`).
-    fn new(ttl: Duration, max_bytes: u64, negative_ttl: Duration) -> Self {
-        let typical = TYPICAL_JSON_BYTES + (entry::ETAG_LEN + ENTRY_OVERHEAD) as u64;
-        let expected = usize::try_from(max_bytes / typical)
-            .unwrap_or(usize::MAX)
-            .max(1);
-        let orders = Cache::with_options(
-            OptionsBuilder::new()
-                .estimated_items_capacity(expected)
-                .weight_capacity(max_bytes)
-                .build()
-                .expect("both capacities are set"),
-            Weigh,
-            Default::default(),
-            Default::default(),
-        );
-        // Each shard holds its share of the bound, rounded up: a bound that the shards do not
-        // divide is lowered to one they do, so that the shards' sum never exceeds it.
-        let shards = orders.num_shards() as u64;
-        if !max_bytes.is_multiple_of(shards) {
-            orders.set_capacity(max_bytes - max_bytes % shards);
-        }
-        Self {
-            orders,
-            absent: Cache::new(NEGATIVE_MAX_ENTRIES),
-            clock: Clock::start(),
-            ttl,
-            negative_ttl,
-            next_sweep: AtomicU64::new(0),
-        }
-    }
-
-    /// The buffer under `uid` if it is there and fresh at `now`. An expired one is removed
-    /// (unless rewritten meanwhile) and not served.
-    fn fresh(&self, uid: &str, now: u64) -> Option<Bytes> {
-        match self.orders.get(uid)? {
-            Slot::Order { buf, written } if is_fresh(written, now, self.ttl) => Some(buf),
-            Slot::Order { written, .. } => {
-                self.remove_expired(uid, written);
-                None
-            }
-            Slot::Failed(_) => None,
-        }
-    }
-
-    /// Removes the answer under `uid` written at `written`, if it is still that one.
-    fn remove_expired(&self, uid: &str, written: u64) {
-        self.orders.remove_if(
-            uid,
-            |slot| matches!(slot, Slot::Order { written: w, .. } if *w == written),
-        );
-    }
-
-    /// Whether `uid` was found absent less than the negative time to live ago.
-    fn is_absent(&self, uid: &str, now: u64) -> bool {
-        self.absent
-            .get(uid)
-            .is_some_and(|since| is_fresh(since, now, self.negative_ttl))
-    }
-
-    /// Caches `buf` under `uid`, written now; the first write of each time to live also
-    /// sweeps out what has expired (see [`Self::sweep`]).
-    fn put(&self, uid: Box<str>, buf: Bytes) {
-        let now = self.clock.now();
-        self.orders.insert(uid, Slot::Order { buf, written: now });
-        self.sweep_if_due(now);
-    }
-
-    /// Sweeps, if the last sweep is a time to live ago: expired entries that nobody reads
-    /// would otherwise keep their memory until the byte bound evicts them (it always bounds
-    /// them). One write in a time to live pays for it, and [`OrderCache::size`].
-    fn sweep_if_due(&self, now: u64) {
-        let due = self.next_sweep.load(Ordering::Relaxed);
-        if now < due {
-            return;
-        }
-        let period = u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX);
-        let next = now.saturating_add(period);
-        if self
-            .next_sweep
-            .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-        {
-            self.sweep(now);
-        }
-    }
-
-    /// Removes every answer and every absent id that has expired at `now` (a pass over each
-    /// shard, under its write lock).
-    fn sweep(&self, now: u64) {
-        self.orders.retain(|_, slot| match slot {
-            Slot::Order { written, .. } => is_fresh(*written, now, self.ttl),
-            Slot::Failed(_) => true,
-        });
-        self.absent
-            .retain(|_, since| is_fresh(*since, now, self.negative_ttl));
-    }
 }
 
 /// Ready answers by `order_uid`. Cheap to clone (one reference count: the HTTP state is
@@ -328,6 +197,10 @@ fn failed(error: &LoadError) -> Result<Option<(CachedOrder, Served)>, StoreError
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+
+    use bytes::Bytes;
+
     use super::entry::{ENTRY_OVERHEAD, ETAG_LEN};
     use super::*;
 
