@@ -17,7 +17,7 @@ use crate::events::OrderEvents;
 use crate::http::lookup_limit::LookupLimit;
 use crate::http::operator::OperatorAccess;
 use crate::http::routes::health::Readiness;
-use crate::http::{AppState, router};
+use crate::http::{AppState, app};
 use crate::infra::config::ServeArgs;
 use crate::infra::kafka::{ensure_named_topic, ensure_topic};
 use crate::infra::kafka_probe::{Access, PROBE_TIMEOUT, check_access};
@@ -194,7 +194,7 @@ impl Application {
             ..self.state
         };
         // With each connection's peer address, which the lookup limit keys clients by.
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = app(state).into_make_service();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
             .await;

@@ -79,6 +79,12 @@ impl OrderCache {
 
     /// The order's answer, if cached and not expired.
     pub async fn get(&self, uid: &str) -> Option<CachedOrder> {
+        self.cached(uid)
+    }
+
+    /// [`Self::get`] without a future, for the hot route's synchronous answer
+    /// ([`crate::http::front`]): a hit never waits.
+    pub fn cached(&self, uid: &str) -> Option<CachedOrder> {
         let caches = self.caches.as_ref()?;
         let buf = caches.fresh(uid, caches.clock.now())?;
         Some(CachedOrder::from_buffer(buf))

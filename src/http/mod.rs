@@ -17,6 +17,10 @@
 //!    answered 503 at once instead of queueing;
 //! 6. the request timeout, inside the bound, so that a timed-out request frees its slot.
 //!
+//! Each connection is served by [`front::Front`], which answers a cache hit of the order
+//! route itself, with the same headers, metrics and access log as the layers below give it,
+//! and hands every other request to the router and its layers.
+//!
 //! The lists, the event stream and the rejections need the operator token
 //! ([`operator`]), checked by their handlers' [`operator::Operator`] argument.
 //!
@@ -34,6 +38,7 @@
 //! the handler does not finish at its first poll (a cache hit does).
 
 pub mod error;
+pub mod front;
 pub mod lookup_limit;
 pub mod middleware;
 pub mod operator;
@@ -43,7 +48,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, Response, header};
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower::filter::FilterLayer;
@@ -51,9 +56,8 @@ use tower::layer::layer_fn;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower::timeout::TimeoutLayer;
-use tower::util::MapRequestLayer;
+use tower::util::{MapRequestLayer, MapResponseLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::cache::OrderCache;
 use crate::events::OrderEvents;
@@ -130,15 +134,46 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
     base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-/// The service's routes, with the default [`Limits`].
-pub fn router(state: AppState) -> Router {
-    router_with(state, Limits::default())
+/// The headers every response carries, set on those that have none of the name.
+const SECURITY_HEADERS: [(HeaderName, HeaderValue); 5] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    ),
+    (
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ),
+    (
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    ),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    (
+        HeaderName::from_static("cross-origin-resource-policy"),
+        HeaderValue::from_static("same-origin"),
+    ),
+];
+
+/// The service, as each connection gets it ([`front::Front`]), with the default [`Limits`].
+pub fn app(state: AppState) -> front::Front {
+    app_with(state, Limits::default())
 }
 
-/// The service's routes ([`routes::ROUTES`]), with the given limits. Only GET (and so HEAD) is
+/// The service ([`front::Front`]) with the given limits: the router (`router_with`) behind
+/// the hot route's own answer to cache hits, sharing the router's state and concurrency bound.
+pub fn app_with(state: AppState, limits: Limits) -> front::Front {
+    let state = Arc::new(state);
+    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
+    let router = router_with(state.clone(), limits, in_flight.clone());
+    front::Front::new(router, state, limits, in_flight)
+}
+
+/// The service's routes ([`routes::ROUTES`]) over `state`, with the given limits and the
+/// concurrency bound `in_flight` (of `limits.max_in_flight` permits). Only GET (and so HEAD) is
 /// routed; any other method on a known path is 405 `method_not_allowed` (with `Allow`), an
 /// unknown path 404 `no_route`.
-pub fn router_with(state: AppState, limits: Limits) -> Router {
+fn router_with(state: SharedState, limits: Limits, in_flight: Arc<Semaphore>) -> Router {
     // One `layer` call: axum wraps each route in a boxed service per call and clones that box
     // per request, so one call with the whole stack costs one clone instead of one per layer.
     let layers = ServiceBuilder::new()
@@ -146,35 +181,29 @@ pub fn router_with(state: AppState, limits: Limits) -> Router {
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, RandomRequestId))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
         .layer(ObserveLayer)
-        .layer(security_header(
-            header::CONTENT_SECURITY_POLICY,
-            CONTENT_SECURITY_POLICY,
-        ))
-        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
-        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(security_header(
-            HeaderName::from_static("cross-origin-resource-policy"),
-            "same-origin",
-        ))
+        .layer(MapResponseLayer::new(add_security_headers))
         .layer(layer_fn(AnswerErrors::new))
         .layer(FilterLayer::new(RequestGuard::new(limits.max_header_bytes)))
         .layer(LoadShedLayer::new())
-        .layer(GlobalConcurrencyLimitLayer::with_semaphore(Arc::new(
-            Semaphore::new(limits.max_in_flight),
-        )))
+        .layer(GlobalConcurrencyLimitLayer::with_semaphore(in_flight))
         .layer(TimeoutLayer::new(limits.request_timeout));
     // The fallback for other methods applies to the routes added before it: all of them.
     routes::router()
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NoRoute })
-        .with_state(Arc::new(state))
+        .with_state(state)
         .layer(layers)
 }
 
-/// Sets a header on every response that has none of that name.
-fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+/// Sets each of [`SECURITY_HEADERS`] that `response` has none of.
+pub(crate) fn add_security_headers<B>(mut response: Response<B>) -> Response<B> {
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        if !headers.contains_key(&name) {
+            headers.insert(name, value);
+        }
+    }
+    response
 }
 
 #[cfg(test)]

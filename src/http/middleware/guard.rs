@@ -4,7 +4,7 @@
 //! 100 headers, headers over ~400 KiB) with a bare status; these checks bite first for
 //! everything hyper lets through, so that the answer is a JSON [`ApiError`].
 
-use axum::http::{HeaderName, HeaderValue, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request};
 use percent_encoding::percent_decode;
 use tower::filter::Predicate;
 
@@ -30,13 +30,7 @@ impl<B> Predicate<Request<B>> for RequestGuard {
     type Request = Request<B>;
 
     fn check(&mut self, request: Request<B>) -> Result<Request<B>, tower::BoxError> {
-        let header_bytes: usize = request
-            .headers()
-            .iter()
-            .filter(|(name, value)| !is_short_request_id(name, value))
-            .map(|(name, value)| name.as_str().len() + value.len())
-            .sum();
-        if header_bytes > self.max_header_bytes {
+        if header_bytes(request.headers()) > self.max_header_bytes {
             return Err(ApiError::HeadersTooLarge.into());
         }
         let target = request.uri().path_and_query().map_or("", |pq| pq.as_str());
@@ -45,6 +39,16 @@ impl<B> Predicate<Request<B>> for RequestGuard {
         }
         Ok(request)
     }
+}
+
+/// The sum of header name and value lengths that the limit counts: every header but a short
+/// request id.
+pub fn header_bytes(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .filter(|(name, value)| !is_short_request_id(name, value))
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum()
 }
 
 /// A request id of at most [`MAX_REQUEST_ID_LEN`] bytes is left out of the header limit:

@@ -66,13 +66,41 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let started = Instant::now();
         let route = route_label(
             request
                 .extensions()
                 .get::<MatchedPath>()
                 .map(|m| m.as_str()),
         );
+        let observed = Observed::start(&request, route);
+        let inner = {
+            let _entered = observed.span.enter();
+            self.inner.call(request)
+        };
+        ObserveFuture { inner, observed }
+    }
+}
+
+/// One request being observed: its access-log span (entered while it is handled), its labels
+/// and when it arrived. [`Observe`] keeps one in its future; the hot route
+/// ([`crate::http::front`]) opens and finishes one around a cache hit it answers itself.
+pub struct Observed {
+    /// The access-log span, with the request's method, route, path and request id; with traces
+    /// exported, its server span.
+    pub span: tracing::Span,
+    /// The `route` label.
+    route: &'static str,
+    /// The `method` label.
+    method: &'static str,
+    /// When the request arrived.
+    started: Instant,
+}
+
+impl Observed {
+    /// Starts observing `request`, matched to `route` (a label from [`route_label`]). Its
+    /// request id is the one [`super::request_id`] settled on, already in its headers.
+    pub fn start<B>(request: &Request<B>, route: &'static str) -> Self {
+        let started = Instant::now();
         let method = method_label(request.method());
         // Fields are evaluated only if the `access` target is enabled.
         let span = tracing::info_span!(
@@ -94,31 +122,36 @@ where
             http.response.status_code = Empty,
         );
         trace_context::continue_trace(&span, request.headers(), method, route);
-        let inner = {
-            let _entered = span.enter();
-            self.inner.call(request)
-        };
-        ObserveFuture {
-            inner,
+        Self {
             span,
             route,
             method,
             started,
         }
     }
+
+    /// Records the answer's `status`: the metrics, the span's status and the access-log line
+    /// (within the span, which the caller has entered).
+    pub fn finish(&self, status: StatusCode) {
+        let latency = self.started.elapsed();
+        record_request(self.route, self.method, status, latency);
+        trace_context::record_status(&self.span, status);
+        tracing::info!(
+            target: "access",
+            status = status.as_u16(),
+            latency_ms = latency.as_micros() as f64 / 1e3,
+            "answered"
+        );
+    }
 }
 
 pin_project! {
     /// The response future of [`Observe`]. (pin-project-lite takes no field docs.) `inner` is
-    /// the observed service's future, `span` the access-log span entered while it runs,
-    /// `route` and `method` the labels, `started` when the request arrived.
+    /// the observed service's future, `observed` the request's span, labels and arrival.
     pub struct ObserveFuture<F> {
         #[pin]
         inner: F,
-        span: tracing::Span,
-        route: &'static str,
-        method: &'static str,
-        started: Instant,
+        observed: Observed,
     }
 }
 
@@ -130,21 +163,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _entered = this.span.enter();
+        let _entered = this.observed.span.enter();
         let result = std::task::ready!(this.inner.poll(cx));
-        let latency = this.started.elapsed();
         let status = match &result {
             Ok(response) => response.status(),
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        record_request(this.route, this.method, status, latency);
-        trace_context::record_status(this.span, status);
-        tracing::info!(
-            target: "access",
-            status = status.as_u16(),
-            latency_ms = latency.as_micros() as f64 / 1e3,
-            "answered"
-        );
+        this.observed.finish(status);
         Poll::Ready(result)
     }
 }

@@ -1,9 +1,10 @@
 //! Request ids: the `x-request-id` header, kept when a client sends a plain short one,
 //! generated ([`RandomRequestId`]) when it sends none or an unfit one
 //! ([`drop_unfit_request_id`]), and returned on the response. tower-http's request-id layers
-//! do the setting and returning; this file says what an id is.
+//! do the setting and returning; this file says what an id is, and settles it at once for the
+//! hot route ([`settle_request_id`]), which answers without those layers.
 
-use axum::http::{HeaderName, HeaderValue, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request};
 use tower_http::request_id::{MakeRequestId, RequestId};
 
 /// The request id header.
@@ -18,9 +19,39 @@ pub struct RandomRequestId;
 
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        let id = format!("{:032x}", rand::random::<u128>());
-        HeaderValue::try_from(id).ok().map(RequestId::new)
+        Some(RequestId::new(random_request_id()))
     }
+}
+
+/// 32 random hexadecimal digits.
+fn random_request_id() -> HeaderValue {
+    let id = format!("{:032x}", rand::random::<u128>());
+    HeaderValue::try_from(id).expect("hexadecimal digits are a valid header value")
+}
+
+/// What the request-id layers do to a request, at once: drops an unfit `x-request-id`
+/// ([`drop_unfit_request_id`]), generates one where there is none; returns the id, for the
+/// response.
+pub fn settle_request_id(headers: &mut HeaderMap) -> HeaderValue {
+    if let Some(id) = headers.get(X_REQUEST_ID)
+        && is_fit(id)
+    {
+        return id.clone();
+    }
+    let id = random_request_id();
+    headers.insert(X_REQUEST_ID, id.clone());
+    id
+}
+
+/// Whether a client's request id is kept: 1 to [`MAX_REQUEST_ID_LEN`] bytes of
+/// `A-Z a-z 0-9 . _ - :`.
+fn is_fit(id: &HeaderValue) -> bool {
+    let id = id.as_bytes();
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_LEN
+        && id
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
 }
 
 /// Removes a client's `x-request-id` that is empty, longer than [`MAX_REQUEST_ID_LEN`] bytes,
@@ -28,15 +59,11 @@ impl MakeRequestId for RandomRequestId {
 /// id goes into every log line of the request and back to the client, and a client must not
 /// be able to write arbitrary text there.
 pub fn drop_unfit_request_id<B>(mut request: Request<B>) -> Request<B> {
-    let unfit = request.headers().get(X_REQUEST_ID).is_some_and(|id| {
-        let id = id.as_bytes();
-        id.is_empty()
-            || id.len() > MAX_REQUEST_ID_LEN
-            || !id
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
-    });
-    if unfit {
+    if request
+        .headers()
+        .get(X_REQUEST_ID)
+        .is_some_and(|id| !is_fit(id))
+    {
         request.headers_mut().remove(X_REQUEST_ID);
     }
     request

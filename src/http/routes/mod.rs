@@ -44,7 +44,7 @@ pub const ROUTES: [Route; 11] = [
 ];
 
 /// A router with every route of [`ROUTES`]; the fallbacks and the layers are added by
-/// [`crate::http::router_with`].
+/// [`crate::http::app_with`].
 pub fn router() -> Router<SharedState> {
     ROUTES.iter().fold(Router::new(), |router, route| {
         router.route(route.path, (route.handlers)())

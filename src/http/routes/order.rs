@@ -95,7 +95,7 @@ pub async fn get_order(
 
 /// Counts an order answered from the cache in `cache_hits_total`, one read from the database in
 /// `cache_misses_total`.
-fn count(served: Served) {
+pub(crate) fn count(served: Served) {
     thread_local! {
         /// This thread's handles of `cache_hits_total` and `cache_misses_total`: counting
         /// builds no metric key and looks nothing up in the registry.
@@ -110,7 +110,7 @@ fn count(served: Served) {
 
 /// A 200 with the order's JSON, or a 304 if the client's `If-None-Match` has its tag; either
 /// way with `ETag`, `Cache-Control` and `X-Cache`.
-fn order_response(order: CachedOrder, served: Served, request: &HeaderMap) -> Response {
+pub(crate) fn order_response(order: CachedOrder, served: Served, request: &HeaderMap) -> Response {
     let not_modified = if_none_match_has(request, order.etag.as_bytes());
     let mut response = if not_modified {
         let mut response = Response::new(Body::empty());

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use axum::Router;
+use crate::http::front::Front;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Response, StatusCode};
@@ -23,7 +23,7 @@ const OTHER: &str = "198.51.100.4:50000";
 const LOOPBACK: &str = "127.0.0.1:50000";
 
 /// Sends `GET uri` as the connection from `peer` would.
-async fn get_from(app: &Router, peer: &str, uri: &str) -> (Response<Body>, Bytes) {
+async fn get_from(app: &Front, peer: &str, uri: &str) -> (Response<Body>, Bytes) {
     let mut request = request(Method::GET, uri);
     let addr: SocketAddr = peer.parse().expect("a socket address");
     request.extensions_mut().insert(ConnectInfo(addr));
@@ -31,7 +31,7 @@ async fn get_from(app: &Router, peer: &str, uri: &str) -> (Response<Body>, Bytes
 }
 
 /// A router whose limit allows `burst` failures in a row, then one a minute.
-fn limited(burst: u32, exempt_loopback: bool) -> Router {
+fn limited(burst: u32, exempt_loopback: bool) -> Front {
     TestApp::builder(Mode::Up)
         .lookup_limit(LookupLimitSettings {
             failures_per_minute: 1,
@@ -60,7 +60,7 @@ fn assert_limited(response: &Response<Body>, body: &[u8], what: &str) {
 }
 
 /// Spends `n` failures of `peer`, asserting each is a 404.
-async fn fail(app: &Router, peer: &str, n: u32) {
+async fn fail(app: &Front, peer: &str, n: u32) {
     for i in 0..n {
         let (response, body) = get_from(app, peer, &format!("/api/order/missing-{i}")).await;
         assert_error(

@@ -6,6 +6,7 @@ mod fake_store;
 mod support;
 
 mod errors;
+mod front;
 mod health;
 mod limits;
 mod lists;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axum::Router;
+use crate::http::front::Front;
 use axum::body::Body;
 use axum::http::{Method, Response, StatusCode};
 use bytes::Bytes;
@@ -101,7 +101,7 @@ async fn an_id_of_65_characters_or_more_is_refused_before_any_lookup() {
 }
 
 /// Sends `GET uri` with `If-None-Match: value`.
-async fn get_if_none_match(app: &Router, uri: &str, value: &str) -> (Response<Body>, Bytes) {
+async fn get_if_none_match(app: &Front, uri: &str, value: &str) -> (Response<Body>, Bytes) {
     let mut request = request(Method::GET, uri);
     request
         .headers_mut()

@@ -1,11 +1,11 @@
-//! The one harness of the HTTP unit tests: [`TestApp`], the service's router over a
+//! The one harness of the HTTP unit tests: [`TestApp`], the service ([`Front`]: the router
+//! behind the short way of cache hits, as a connection gets it) over a
 //! [`FakeStore`] (re-exported from [`super::fake_store`] with its [`Mode`]), and the helpers
 //! that send requests and check answers.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, Response, StatusCode};
 use bytes::Bytes;
@@ -14,10 +14,11 @@ use tower::ServiceExt;
 
 use crate::cache::OrderCache;
 use crate::events::OrderEvents;
+use crate::http::front::Front;
 use crate::http::lookup_limit::{LookupLimit, LookupLimitSettings};
 use crate::http::operator::OperatorAccess;
 use crate::http::routes::health::Readiness;
-use crate::http::{AppState, Limits, router, router_with};
+use crate::http::{AppState, Limits, app, app_with};
 use crate::infra::config::Secret;
 use crate::ingest::ConsumerStatus;
 
@@ -25,8 +26,8 @@ pub use super::fake_store::{FakeStore, Mode, ORDER, summary};
 
 /// The service's router over a [`FakeStore`], and the parts of its state a test acts on.
 pub struct TestApp {
-    /// The router.
-    pub app: Router,
+    /// The service.
+    pub app: Front,
     /// The fake store behind every read.
     pub store: Arc<FakeStore>,
     /// The order cache.
@@ -82,7 +83,7 @@ pub fn operator_access(lookups: bool) -> OperatorAccess {
 }
 
 impl TestAppBuilder {
-    /// The router with these limits ([`router_with`]) instead of the default ones ([`router`]).
+    /// The service with these limits ([`app_with`]) instead of the default ones ([`app`]).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = Some(limits);
         self
@@ -131,8 +132,8 @@ impl TestAppBuilder {
             shutdown: shutdown.clone(),
         };
         let app = match self.limits {
-            Some(limits) => router_with(state, limits),
-            None => router(state),
+            Some(limits) => app_with(state, limits),
+            None => app(state),
         };
         TestApp {
             app,
@@ -145,7 +146,7 @@ impl TestAppBuilder {
 }
 
 /// Sends `request` and reads the whole answer: the response (with an empty body) and its body.
-pub async fn send(app: &Router, request: Request<Body>) -> (Response<Body>, Bytes) {
+pub async fn send(app: &Front, request: Request<Body>) -> (Response<Body>, Bytes) {
     let response = app.clone().oneshot(request).await.expect("infallible");
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.expect("body");
@@ -153,12 +154,12 @@ pub async fn send(app: &Router, request: Request<Body>) -> (Response<Body>, Byte
 }
 
 /// Sends `GET uri`.
-pub async fn get(app: &Router, uri: &str) -> (Response<Body>, Bytes) {
+pub async fn get(app: &Front, uri: &str) -> (Response<Body>, Bytes) {
     send(app, request(Method::GET, uri)).await
 }
 
 /// Sends `GET uri` and parses the body as JSON: the status and the JSON.
-pub async fn get_json(app: &Router, uri: &str) -> (StatusCode, serde_json::Value) {
+pub async fn get_json(app: &Front, uri: &str) -> (StatusCode, serde_json::Value) {
     let (response, body) = get(app, uri).await;
     let json = serde_json::from_slice(&body).expect("a JSON body");
     (response.status(), json)
