@@ -6,12 +6,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use compact_str::CompactString;
 use quick_cache::Weighter;
 
 use super::LoadError;
-use super::entry::weight;
+use super::entry::{Buffer, weight};
 
 /// A key of the caches: an `order_uid`, kept in place up to 24 bytes (ids are 19 on average),
 /// without an allocation of its own.
@@ -23,8 +22,8 @@ pub(super) enum Slot {
     /// A ready answer: a [`buffer`](super::entry::buffer) and when it was written, in
     /// [`Clock`] nanoseconds.
     Order {
-        /// `ETag` then JSON.
-        buf: Bytes,
+        /// The `ETag`'s digest then the JSON.
+        buf: Buffer,
         /// When it was written.
         written: u64,
     },
