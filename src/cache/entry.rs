@@ -9,22 +9,24 @@ use sha2::{Digest, Sha256};
 
 /// What one entry costs beyond its key, its JSON and its `ETag`, counted against the byte
 /// bound so that the bound holds for resident memory, for many small orders too: quick_cache's
-/// bookkeeping (the slab entry with the key, the value and the write stamp, the hash table's
-/// index, the memory of recently evicted ids), the key's own allocation, the `Bytes` header
-/// made by the first clone, and the allocator's rounding (mimalloc has four size classes per
-/// power of two: a buffer of 1,317 bytes takes 1,536, 115 bytes more on average for 1,000 to
-/// 1,600 bytes of JSON).
+/// bookkeeping (the slab entry with the key kept in place, the value and the write stamp, the
+/// hash table's index, the memory of recently evicted ids), the buffer's reference counts,
+/// and the allocator's rounding (mimalloc has four size classes per power of two: a buffer of
+/// 1,312 bytes takes 1,536: 126 bytes more on average for these orders, measured).
+/// One allocation an entry, the buffer (`Buffer`).
 ///
 /// Measured with mimalloc, the binary's allocator and options, by the resident memory of
-/// 100,000 generated orders (1,283 bytes of JSON, 34 of `ETag` and 19 of id on average) loaded
-/// through `get_or_load` then read once: 1,596 bytes per order, 260 more than those three
-/// (moka took 1,853, 517 more; `make bench-http` measured 1,904 with moka end to end, 51 more
-/// than this measurement, counted too). A cache that keeps evicting and refilling holds more
-/// (recently evicted ids, freed buffers leaving partly used allocator pages): 323 more per
-/// resident entry after three passes of those orders through a cache a third of their size,
-/// and `make bench-ingest` found 120 bytes an entry more than a cache filled once; the larger
-/// is counted: 260 + 51 + 120, rounded up.
-pub(super) const ENTRY_OVERHEAD: usize = 448;
+/// 100,000 generated orders (1,280 bytes of JSON, 34 of `ETag` and 19 of id on average) loaded
+/// through `get_or_load` then read once (`cargo run --example cache_memory`): 1,532 bytes per
+/// order, 199 more than those three (1,596, 263 more, with a separate allocation for the key
+/// and a `Bytes` header; moka took 1,853, 517 more; `make bench-http` measured 1,904 with moka
+/// end to end, 51 more than this measurement, counted too). A cache that keeps evicting and
+/// refilling holds more (recently evicted ids, freed buffers leaving partly used allocator
+/// pages): 257 more than those three per resident entry after three passes of those orders
+/// through a cache a third of their size (58 more than filled once; 63 before the key and
+/// buffer changes), and `make bench-ingest` found 120 bytes an entry more than a cache filled
+/// once; the larger is counted: 199 + 51 + 120, rounded up.
+pub(super) const ENTRY_OVERHEAD: usize = 384;
 
 /// Length of an `ETag`: 32 hex digits (128 bits of SHA-256) between double quotes.
 pub(super) const ETAG_LEN: usize = 34;
