@@ -1,5 +1,5 @@
-//! One cache entry: an order's canonical JSON and its strong `ETag` in one buffer, and what
-//! the entry weighs against the cache's byte bound.
+//! One cache entry: an order's canonical JSON and its strong `ETag`'s digest in one buffer,
+//! the answers made from it, and what the entry weighs against the cache's byte bound.
 
 use std::sync::Arc;
 
