@@ -17,7 +17,7 @@ use std::time::Duration;
 
 pub use entry::CachedOrder;
 use entry::buffer;
-use slot::{Slot, is_fresh};
+use slot::{Slot, Uid, is_fresh};
 use timed::Caches;
 pub use warm::{WarmUp, Warmed, WarmedSignal};
 
@@ -110,7 +110,7 @@ impl OrderCache {
         if caches.is_absent(uid, now) {
             return Ok(None);
         }
-        let key: Box<str> = Box::from(uid);
+        let key = Uid::from(uid);
         loop {
             // The answer, a load's outcome that this request waited for, or the guard that
             // makes this request the one that loads.
@@ -167,7 +167,7 @@ impl OrderCache {
             return;
         };
         caches.absent.remove(uid);
-        caches.put(Box::from(uid), buffer(json));
+        caches.put(Uid::from(uid), buffer(json));
     }
 
     /// How many entries are cached and how many bytes they weigh together, after expired

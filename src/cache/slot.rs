@@ -6,11 +6,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use compact_str::CompactString;
 use quick_cache::Weighter;
 
 use super::LoadError;
-use super::entry::weight;
+use super::entry::{Buffer, weight};
+
+/// A key of the caches: an `order_uid`, kept in place up to 24 bytes (ids are 19 on average),
+/// without an allocation of its own.
+pub(super) type Uid = CompactString;
 
 /// A value of the orders cache.
 #[derive(Clone)]
@@ -18,8 +22,8 @@ pub(super) enum Slot {
     /// A ready answer: a [`buffer`](super::entry::buffer) and when it was written, in
     /// [`Clock`] nanoseconds.
     Order {
-        /// `ETag` then JSON.
-        buf: Bytes,
+        /// The `ETag`'s digest then the JSON.
+        buf: Buffer,
         /// When it was written.
         written: u64,
     },
@@ -57,8 +61,8 @@ pub(super) fn is_fresh(written: u64, now: u64, ttl: Duration) -> bool {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Weigh;
 
-impl Weighter<Box<str>, Slot> for Weigh {
-    fn weight(&self, uid: &Box<str>, slot: &Slot) -> u64 {
+impl Weighter<Uid, Slot> for Weigh {
+    fn weight(&self, uid: &Uid, slot: &Slot) -> u64 {
         match slot {
             Slot::Order { buf, .. } => weight(uid, buf) as u64,
             Slot::Failed(_) => 1,

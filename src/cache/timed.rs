@@ -7,12 +7,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use quick_cache::OptionsBuilder;
 use quick_cache::sync::Cache;
 
-use super::entry::{self, ENTRY_OVERHEAD};
-use super::slot::{Clock, Slot, Weigh, is_fresh};
+use super::entry::{self, Buffer, ENTRY_OVERHEAD};
+use super::slot::{Clock, Slot, Uid, Weigh, is_fresh};
 
 /// The most ids remembered as not found (each costs about a hundred bytes).
 const NEGATIVE_MAX_ENTRIES: usize = 65_536;
@@ -27,9 +26,9 @@ pub(super) struct Caches {
     /// Ready answers by `order_uid`, stamped with their write time; each weighs its key, its
     /// buffer and `ENTRY_OVERHEAD` (`entry.rs`). quick_cache (S3-FIFO-like CLOCK-PRO,
     /// weighted) bounds the bytes; the time to live is checked here, on every read.
-    pub(super) orders: Cache<Box<str>, Slot, Weigh>,
+    pub(super) orders: Cache<Uid, Slot, Weigh>,
     /// Ids recently not found, with when they were found absent.
-    pub(super) absent: Cache<Box<str>, u64>,
+    pub(super) absent: Cache<Uid, u64>,
     /// What the write stamps count on.
     pub(super) clock: Clock,
     /// How long an answer lives after it was written.
@@ -75,7 +74,7 @@ impl Caches {
 
     /// The buffer under `uid` if it is there and fresh at `now`. An expired one is removed
     /// (unless rewritten meanwhile) and not served.
-    pub(super) fn fresh(&self, uid: &str, now: u64) -> Option<Bytes> {
+    pub(super) fn fresh(&self, uid: &str, now: u64) -> Option<Buffer> {
         match self.orders.get(uid)? {
             Slot::Order { buf, written } if is_fresh(written, now, self.ttl) => Some(buf),
             Slot::Order { written, .. } => {
@@ -103,7 +102,7 @@ impl Caches {
 
     /// Caches `buf` under `uid`, written now; the first write of each time to live also
     /// sweeps out what has expired (see [`Self::sweep`]).
-    pub(super) fn put(&self, uid: Box<str>, buf: Bytes) {
+    pub(super) fn put(&self, uid: Uid, buf: Buffer) {
         let now = self.clock.now();
         self.orders.insert(uid, Slot::Order { buf, written: now });
         self.sweep_if_due(now);

@@ -32,7 +32,7 @@ impl OrderCache {
                 budget -= cost;
                 warmed.orders += 1;
                 warmed.bytes += json.len() as u64;
-                caches.put(uid.into_boxed_str(), buf);
+                caches.put(uid.into(), buf);
             }
         }
         tracing::info!(
