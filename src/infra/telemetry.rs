@@ -4,22 +4,21 @@
 //!
 //! Each HTTP request is logged at INFO with target `access` (see `http::middleware::observe`), so
 //! `RUST_LOG=info,access=off` silences the access log alone. The access log is formatted on
-//! the request's thread but written by a thread of its own (`tracing-appender`), through a
-//! buffer flushed whenever its queue runs empty: a request never waits for standard error.
-//! If the writer falls [`ACCESS_LOG_QUEUE`] lines behind, further access lines are dropped,
-//! counted ([`access_lines_dropped`], the `access_log_lines_dropped_total` metric) and
-//! reported on standard error when the process ends. Every other line is written at once, on
-//! the thread that logs it, and is never dropped.
+//! the request's thread, kept in memory and written by a thread of its own every 50 ms
+//! ([`super::access_writer`]): a request never waits for standard error. If 4 MiB of access
+//! lines are waiting, further ones are dropped, counted ([`access_lines_dropped`], the
+//! `access_log_lines_dropped_total` metric) and reported on standard error when the process
+//! ends. Every other line is written at once, on the thread that logs it, and is never
+//! dropped.
 //!
 //! With traces exported ([`super::otel`]) the log keeps its own filter and the exporter gets
 //! `traced`, whatever `RUST_LOG` says; without them the subscriber is the logger alone, as
 //! it always was.
 
-use std::io::{BufWriter, IsTerminal};
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use tracing::{Level, Metadata};
-use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::filter::{FilterFn, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::MakeWriterExt as _;
@@ -27,6 +26,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
+use super::access_writer::{AccessWriter, MAX_PENDING_BYTES};
 use super::otel::Traces;
 
 /// How log lines are written.
@@ -39,31 +39,22 @@ pub enum LogFormat {
     Json,
 }
 
-/// How many access-log lines may wait for their writer before more are dropped (and counted):
-/// a few MiB at most, and seconds of a full load.
-pub const ACCESS_LOG_QUEUE: usize = 16_384;
+/// The access log's writer, once the logger is installed.
+static ACCESS_LOG: OnceLock<AccessWriter> = OnceLock::new();
 
-/// The buffer between the access log's writer and standard error.
-const ACCESS_LOG_BUFFER: usize = 64 * 1024;
-
-/// The count of access-log lines dropped, once the logger is installed.
-static ACCESS_LOG_DROPS: OnceLock<ErrorCounter> = OnceLock::new();
-
-/// How many access-log lines were dropped because their writer was [`ACCESS_LOG_QUEUE`] lines
-/// behind (0 before the logger is installed).
+/// How many access-log lines were dropped because [`MAX_PENDING_BYTES`] of them were waiting
+/// for standard error (0 before the logger is installed).
 pub fn access_lines_dropped() -> u64 {
-    ACCESS_LOG_DROPS
-        .get()
-        .map_or(0, |drops| drops.dropped_lines() as u64)
+    ACCESS_LOG.get().map_or(0, AccessWriter::dropped)
 }
 
 /// The installed logger: what must be flushed when the process ends.
-#[must_use = "dropping it stops the access log's writer"]
+#[must_use = "dropping it loses the access lines not yet written"]
 pub struct Logging {
     /// The trace pipeline, when traces are exported.
     traces: Option<Traces>,
-    /// The access log's writer thread, flushed and stopped when this is dropped.
-    access: WorkerGuard,
+    /// The access log's writer, written out at the end.
+    access: AccessWriter,
 }
 
 impl Logging {
@@ -73,43 +64,33 @@ impl Logging {
         if let Some(traces) = self.traces {
             traces.shutdown();
         }
-        drop(self.access);
-        let dropped = access_lines_dropped();
+        let _ = self.access.flush_now();
+        let dropped = self.access.dropped();
         if dropped > 0 {
             eprintln!(
-                "warning: {dropped} access-log lines were dropped: their writer was \
-                 {ACCESS_LOG_QUEUE} lines behind standard error"
+                "warning: {dropped} access-log lines were dropped: {MAX_PENDING_BYTES} bytes \
+                 of them were waiting for standard error"
             );
         }
     }
 }
 
-/// The writer of every log line: the access log's through its own thread, the others
-/// straight to standard error.
-fn writer() -> (
+/// The writer of every log line: the access log's through [`AccessWriter`], the others
+/// straight to standard error; and the access log's writer, to be written out at the end.
+fn writer() -> anyhow::Result<(
     impl for<'w> MakeWriter<'w> + Send + Sync + 'static,
-    WorkerGuard,
-) {
-    let (access, guard) = access_writer();
+    AccessWriter,
+)> {
+    let access = AccessWriter::start()
+        .map_err(|e| anyhow::anyhow!("cannot start the access log's writer thread: {e}"))?;
+    // A second logger in one process (tests) is refused when installed; the first keeps
+    // the count.
+    let _ = ACCESS_LOG.set(access.clone());
     let writer = access
+        .clone()
         .with_filter(|meta: &Metadata<'_>| meta.target() == "access")
         .or_else(std::io::stderr);
-    (writer, guard)
-}
-
-/// The access log's non-blocking, lossy writer, its drops counted in [`ACCESS_LOG_DROPS`].
-fn access_writer() -> (NonBlocking, WorkerGuard) {
-    let (access, guard) = NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(ACCESS_LOG_QUEUE)
-        .thread_name("access-log")
-        .finish(BufWriter::with_capacity(
-            ACCESS_LOG_BUFFER,
-            std::io::stderr(),
-        ));
-    // A second logger in one process (tests) keeps counting into the first counter's place.
-    let _ = ACCESS_LOG_DROPS.set(access.error_counter());
-    (access, guard)
+    Ok((writer, access))
 }
 
 /// Installs the global subscriber. `filter` is an EnvFilter directive such as `info`. With
@@ -118,7 +99,7 @@ fn access_writer() -> (NonBlocking, WorkerGuard) {
 pub fn init(filter: &str, format: LogFormat, traces: bool) -> anyhow::Result<Logging> {
     let filter = EnvFilter::try_new(filter)
         .map_err(|e| anyhow::anyhow!("RUST_LOG: invalid log filter {filter:?}: {e}"))?;
-    let (writer, access) = writer();
+    let (writer, access) = writer()?;
     if traces && super::otel::requested(|name| std::env::var(name).ok()) {
         let traces = init_with_traces(filter, format, writer)?;
         return Ok(Logging {

@@ -1,8 +1,35 @@
 //! The access log of the real binary at its default settings: one line per request, written
-//! by its own thread, every line out by the time the process has exited.
+//! by its own thread, out while serve runs (within moments, not only once its buffer is
+//! full), every line out by the time the process has exited.
 
 use crate::common::database::drop_database;
+use crate::common::wait::eventually;
 use crate::traced::start_binary;
+
+#[tokio::test]
+async fn a_request_s_access_line_is_out_while_serve_runs() {
+    let (args, mut serve, base) = start_binary(&[]).await;
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/order/not-there"))
+        .header("x-request-id", "access-log-while-running")
+        .send()
+        .await
+        .expect("serve answers");
+    assert_eq!(response.status(), 404);
+    // One line is far from filling the buffer: only the flusher thread writes it out.
+    eventually("the access line while serve runs", || async {
+        let log = std::fs::read_to_string(serve.log()).unwrap_or_default();
+        log.lines()
+            .any(|line| {
+                line.contains(" access: answered")
+                    && line.contains("request_id=\"access-log-while-running\"")
+            })
+            .then_some(())
+    })
+    .await;
+    serve.terminate_and_expect_clean_exit().await;
+    drop_database(&args.database.database_url).await;
+}
 
 #[tokio::test]
 async fn every_request_has_its_access_line_by_the_time_serve_has_exited() {
