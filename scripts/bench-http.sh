@@ -148,47 +148,6 @@ function request()
     return requests[i]
 end
 LUA
-# Requests each id once (thread k takes ids k, k+T, ...), counts answers, then stops.
-cat > "$work/once.lua" <<'LUA'
-local threads, all = 0, {}
-function setup(thread)
-    thread:set("index", threads)
-    threads = threads + 1
-    table.insert(all, thread)
-end
-local requests, n, sent, answered = {}, 0, 0, 0
-hits, misses, bad = 0, 0, 0
-function init(args)
-    local total, k = tonumber(args[2]), 0
-    for id in io.lines(args[1]) do
-        if k % total == index then
-            n = n + 1
-            requests[n] = wrk.format("GET", "/api/order/" .. id)
-        end
-        k = k + 1
-    end
-end
-function request()
-    sent = sent + 1
-    return requests[math.min(sent, n)]
-end
-function response(status, headers, body)
-    answered = answered + 1
-    if answered <= n then
-        if status ~= 200 then bad = bad + 1
-        elseif headers["x-cache"] == "hit" or headers["X-Cache"] == "hit" then hits = hits + 1
-        else misses = misses + 1 end
-    end
-    if answered >= n then wrk.thread:stop() end
-end
-function done()
-    local h, m, b = 0, 0, 0
-    for _, t in ipairs(all) do
-        h, m, b = h + t:get("hits"), m + t:get("misses"), b + t:get("bad")
-    end
-    io.write(string.format("loaded: %d misses, %d hits, %d not 200\n", m, h, b))
-end
-LUA
 
 
 # wrk with the same threads, connections and duration for every target; prints req/s.
@@ -237,9 +196,14 @@ start_serve() { # label cache_max_bytes log(default|off)
     base="http://127.0.0.1:$port"
     wait_http "$base/health/live"
 }
-# Requests each id of a file once; prints wrk's `loaded:` line (misses, hits, not 200).
+# Requests each id of a file once, $CONNECTIONS at a time (curl --parallel; wrk would run its
+# whole -d duration, as its main thread sleeps it out); prints a `loaded:` line (misses, hits,
+# not 200) from each answer's status and X-Cache.
 load_once() { # base ids
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d120s -s "$work/once.lua" "$1" -- "$2" "$THREADS" | grep '^loaded:'
+    sed "s|.*|url = \"$1/api/order/&\"\noutput = \"/dev/null\"\nwrite-out = \"%{http_code} %header{x-cache}\\\\n\"|" "$2" > "$work/once.curl"
+    curl -s --no-progress-meter --parallel --parallel-max "$CONNECTIONS" -K "$work/once.curl" \
+        | awk '$1 != 200 {b++; next} $2 == "hit" {h++; next} {m++}
+               END {printf "loaded: %d misses, %d hits, %d not 200\n", m, h, b}'
 }
 
 if [[ -n $oha_install ]]; then
@@ -301,9 +265,6 @@ per_order=$(( (rss_after - rss_before) * 1024 / N ))
 # 4. serve with the default settings, the hot ids cached.
 start_serve default 1GiB default
 default_pid=$pid; default=$base
-# load_once does not send the first id of its list (its access log shows it never asked
-# for it): it is asked for here, as for the quiet instance.
-curl -fs -o /dev/null "$default/api/order/$first"
 loaded_default=$(load_once "$default" "$work/hot.txt")
 for target in "$quiet" "$default"; do
     curl -fs -o /dev/null -w '%header{x-cache}' "$target/api/order/$first" | grep -q hit \
