@@ -60,8 +60,8 @@ pub struct Logging {
 impl Logging {
     /// Flushes the traces (blocking: call it off the runtime's threads) and the access log,
     /// then says on standard error how many access lines were dropped, if any were.
-    pub fn shutdown(self) {
-        if let Some(traces) = self.traces {
+    pub fn shutdown(mut self) {
+        if let Some(traces) = self.traces.take() {
             traces.shutdown();
         }
         let _ = self.access.flush_now();
@@ -72,6 +72,14 @@ impl Logging {
                  of them were waiting for standard error"
             );
         }
+    }
+}
+
+impl Drop for Logging {
+    /// Without [`Logging::shutdown`] (a panic unwinding `main`), the access lines still
+    /// waiting are written out all the same.
+    fn drop(&mut self) {
+        let _ = self.access.flush_now();
     }
 }
 
