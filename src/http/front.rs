@@ -117,7 +117,7 @@ impl Front {
         let _slot = hot.in_flight.try_acquire().ok()?;
         let order = state.cache.cached(uid)?;
         let request_id = settle_request_id(request.headers_mut());
-        let observed = Observed::start(request, hot.route);
+        let observed = Observed::start_bare(request, hot.route);
         let _entered = observed.span.enter();
         count(Served::Hit);
         let mut response =

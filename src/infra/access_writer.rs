@@ -73,6 +73,12 @@ impl AccessWriter {
         self.0.write_out(&mut io::stderr().lock())
     }
 
+    /// Keeps one whole `line` to be written, or drops and counts it if too many bytes are
+    /// waiting.
+    pub fn push_line(&self, line: &[u8]) {
+        self.0.push(line);
+    }
+
     /// How many lines were dropped because too many bytes were waiting.
     pub fn dropped(&self) -> u64 {
         self.0.dropped.load(Ordering::Relaxed)

@@ -3,7 +3,10 @@
 //! object per line with `LOG_FORMAT=json`.
 //!
 //! Each HTTP request is logged at INFO with target `access` (see `http::middleware::observe`), so
-//! `RUST_LOG=info,access=off` silences the access log alone. The access log is formatted on
+//! `RUST_LOG=info,access=off` silences the access log alone. In plain text (the default away
+//! from a terminal) and without traces, the line is written straight, without a `tracing`
+//! event (`http::middleware::access_line`), but it is the line `tracing` would write, and
+//! `RUST_LOG` decides as for any other. The access log is formatted on
 //! the request's thread, kept in memory and written by a thread of its own every 50 ms
 //! ([`super::access_writer`]): a request never waits for standard error. If 4 MiB of access
 //! lines are waiting, further ones are dropped, counted ([`access_lines_dropped`], the
@@ -39,13 +42,25 @@ pub enum LogFormat {
     Json,
 }
 
-/// The access log's writer, once the logger is installed.
-static ACCESS_LOG: OnceLock<AccessWriter> = OnceLock::new();
+/// The access log's writer, once the logger is installed; and whether its lines are written
+/// straight into it rather than through `tracing` ([`direct_access_log`]).
+static ACCESS_LOG: OnceLock<(AccessWriter, bool)> = OnceLock::new();
 
 /// How many access-log lines were dropped because [`MAX_PENDING_BYTES`] of them were waiting
 /// for standard error (0 before the logger is installed).
 pub fn access_lines_dropped() -> u64 {
-    ACCESS_LOG.get().map_or(0, AccessWriter::dropped)
+    ACCESS_LOG.get().map_or(0, |(writer, _)| writer.dropped())
+}
+
+/// Where the access log's lines are written straight ([`crate::http::middleware::access_line`]),
+/// bypassing `tracing`'s span and event: when the installed logger writes plain text (no
+/// JSON, no colours) and exports no traces, whose line that is. `None` otherwise, and before
+/// a logger is installed: then the `access` event goes through `tracing`.
+pub fn direct_access_log() -> Option<&'static AccessWriter> {
+    match ACCESS_LOG.get() {
+        Some((writer, true)) => Some(writer),
+        _ => None,
+    }
 }
 
 /// The installed logger: what must be flushed when the process ends.
@@ -85,7 +100,10 @@ impl Drop for Logging {
 
 /// The writer of every log line: the access log's through [`AccessWriter`], the others
 /// straight to standard error; and the access log's writer, to be written out at the end.
-fn writer() -> anyhow::Result<(
+/// `direct`: whether access lines are written straight into it ([`direct_access_log`]).
+fn writer(
+    direct: bool,
+) -> anyhow::Result<(
     impl for<'w> MakeWriter<'w> + Send + Sync + 'static,
     AccessWriter,
 )> {
@@ -93,7 +111,7 @@ fn writer() -> anyhow::Result<(
         .map_err(|e| anyhow::anyhow!("cannot start the access log's writer thread: {e}"))?;
     // A second logger in one process (tests) is refused when installed; the first keeps
     // the count.
-    let _ = ACCESS_LOG.set(access.clone());
+    let _ = ACCESS_LOG.set((access.clone(), direct));
     let writer = access
         .clone()
         .with_filter(|meta: &Metadata<'_>| meta.target() == "access")
@@ -107,9 +125,13 @@ fn writer() -> anyhow::Result<(
 pub fn init(filter: &str, format: LogFormat, traces: bool) -> anyhow::Result<Logging> {
     let filter = EnvFilter::try_new(filter)
         .map_err(|e| anyhow::anyhow!("RUST_LOG: invalid log filter {filter:?}: {e}"))?;
-    let (writer, access) = writer()?;
-    if traces && super::otel::requested(|name| std::env::var(name).ok()) {
-        let traces = init_with_traces(filter, format, writer)?;
+    let ansi = std::io::stderr().is_terminal();
+    let exported = traces && super::otel::requested(|name| std::env::var(name).ok());
+    // With traces exported, the access line shows the span's `otel.*` and `http.*` fields
+    // too, which only `tracing` has.
+    let (writer, access) = writer(format == LogFormat::Text && !ansi && !exported)?;
+    if exported {
+        let traces = init_with_traces(filter, format, ansi, writer)?;
         return Ok(Logging {
             traces: Some(traces),
             access,
@@ -119,9 +141,7 @@ pub fn init(filter: &str, format: LogFormat, traces: bool) -> anyhow::Result<Log
         .with_env_filter(filter)
         .with_writer(writer);
     let installed = match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
+        LogFormat::Text => builder.with_ansi(ansi).try_init(),
         LogFormat::Json => builder
             .json()
             .with_current_span(true)
@@ -139,11 +159,12 @@ pub fn init(filter: &str, format: LogFormat, traces: bool) -> anyhow::Result<Log
 fn init_with_traces(
     filter: EnvFilter,
     format: LogFormat,
+    ansi: bool,
     writer: impl for<'w> MakeWriter<'w> + Send + Sync + 'static,
 ) -> anyhow::Result<Traces> {
     let log = tracing_subscriber::fmt::layer().with_writer(writer);
     let log = match format {
-        LogFormat::Text => log.with_ansi(std::io::stderr().is_terminal()).boxed(),
+        LogFormat::Text => log.with_ansi(ansi).boxed(),
         LogFormat::Json => log
             .json()
             .with_current_span(true)

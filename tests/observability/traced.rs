@@ -106,7 +106,16 @@ pub async fn start_binary(env: &[(&str, &str)]) -> (ServeArgs, Serve, String) {
     let base = eventually("serve to log its HTTP address", || async {
         let log = std::fs::read_to_string(serve.log()).unwrap_or_default();
         let line = log.lines().find(|l| l.contains("HTTP server listening"))?;
-        let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
+        let addr = match serde_json::from_str::<serde_json::Value>(line) {
+            // LOG_FORMAT=json
+            Ok(line) => line["fields"]["addr"].as_str()?.to_owned(),
+            Err(_) => line
+                .split("addr=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .to_owned(),
+        };
         Some(format!("http://{addr}"))
     })
     .await;

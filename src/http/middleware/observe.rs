@@ -25,10 +25,13 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use tracing::field::Empty;
 
+use super::access_line::{AccessFields, latency_ms};
 use super::request_id::X_REQUEST_ID;
 use super::trace_context;
 use crate::http::routes;
+use crate::infra::access_writer::AccessWriter;
 use crate::infra::metrics::names;
+use crate::infra::{otel, telemetry};
 
 /// The `route` label of a request that matched no route (a 404 `no_route`). The raw path is
 /// never a label: it would let any client create unbounded series.
@@ -81,13 +84,16 @@ where
     }
 }
 
-/// One request being observed: its access-log span (entered while it is handled), its labels
-/// and when it arrived. [`Observe`] keeps one in its future; the hot route
+/// One request being observed: its access-log span (entered while it is handled), what its
+/// access line is written from, its labels and when it arrived. [`Observe`] keeps one in its future; the hot route
 /// ([`crate::http::front`]) opens and finishes one around a cache hit it answers itself.
 pub struct Observed {
     /// The access-log span, with the request's method, route, path and request id; with traces
     /// exported, its server span.
     pub span: tracing::Span,
+    /// What the access line is written from, and where, when it is written straight
+    /// ([`super::access_line`]) and the `access` target is enabled.
+    access: Option<(AccessFields, &'static AccessWriter)>,
     /// The `route` label.
     route: &'static str,
     /// The `method` label.
@@ -97,33 +103,36 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// Starts observing `request`, matched to `route` (a label from [`route_label`]). Its
-    /// request id is the one [`super::request_id`] settled on, already in its headers.
+    /// Starts observing `request`, matched to `route` (a label from [`route_label`]), in its
+    /// access-log span (the handler's own log lines carry its fields). Its request id is the
+    /// one [`super::request_id`] settled on, already in its headers.
     pub fn start<B>(request: &Request<B>, route: &'static str) -> Self {
+        Self::start_in(request, route, request_span(request, route))
+    }
+
+    /// As [`Self::start`], for an answer given with no code of its own logging inside it (a
+    /// cache hit of [`crate::http::front`]): the span, which costs about a microsecond, is
+    /// made only if someone reads it (traces are exported, or the access log is written
+    /// through `tracing`).
+    pub fn start_bare<B>(request: &Request<B>, route: &'static str) -> Self {
+        let span = if otel::enabled() || telemetry::direct_access_log().is_none() {
+            request_span(request, route)
+        } else {
+            tracing::Span::none()
+        };
+        Self::start_in(request, route, span)
+    }
+
+    fn start_in<B>(request: &Request<B>, route: &'static str, span: tracing::Span) -> Self {
         let started = Instant::now();
         let method = method_label(request.method());
-        // Fields are evaluated only if the `access` target is enabled.
-        let span = tracing::info_span!(
-            target: "access",
-            "request",
-            method = %request.method(),
-            route,
-            path = %request.uri().path(),
-            request_id = request
-                .headers()
-                .get(X_REQUEST_ID)
-                .and_then(|id| id.to_str().ok())
-                .unwrap_or(""),
-            otel.name = Empty,
-            otel.kind = Empty,
-            otel.status_code = Empty,
-            http.request.method = Empty,
-            http.route = Empty,
-            http.response.status_code = Empty,
-        );
         trace_context::continue_trace(&span, request.headers(), method, route);
+        let access = telemetry::direct_access_log()
+            .filter(|_| tracing::enabled!(target: "access", tracing::Level::INFO))
+            .map(|out| (AccessFields::of(request), out));
         Self {
             span,
+            access,
             route,
             method,
             started,
@@ -136,13 +145,46 @@ impl Observed {
         let latency = self.started.elapsed();
         record_request(self.route, self.method, status, latency);
         trace_context::record_status(&self.span, status);
-        tracing::info!(
-            target: "access",
-            status = status.as_u16(),
-            latency_ms = latency.as_micros() as f64 / 1e3,
-            "answered"
-        );
+        match &self.access {
+            Some((fields, out)) => fields.write(out, self.route, status, latency),
+            None => access_event(status, latency),
+        }
     }
+}
+
+/// The access-log span of `request`, matched to `route`: its method, route, path and request
+/// id; with traces exported, the request's server span. Its fields are evaluated only if the
+/// `access` target is enabled.
+pub(super) fn request_span<B>(request: &Request<B>, route: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        target: "access",
+        "request",
+        method = %request.method(),
+        route,
+        path = %request.uri().path(),
+        request_id = request
+            .headers()
+            .get(X_REQUEST_ID)
+            .and_then(|id| id.to_str().ok())
+            .unwrap_or(""),
+        otel.name = Empty,
+        otel.kind = Empty,
+        otel.status_code = Empty,
+        http.request.method = Empty,
+        http.route = Empty,
+        http.response.status_code = Empty,
+    )
+}
+
+/// The access-log event of an answer, through `tracing` (when the line is not written
+/// straight, [`super::access_line`]).
+pub(super) fn access_event(status: StatusCode, latency: Duration) {
+    tracing::info!(
+        target: "access",
+        status = status.as_u16(),
+        latency_ms = latency_ms(latency),
+        "answered"
+    );
 }
 
 pin_project! {
