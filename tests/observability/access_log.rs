@@ -10,13 +10,7 @@ use crate::traced::start_binary;
 #[tokio::test]
 async fn a_request_s_access_line_is_out_while_serve_runs() {
     let (args, mut serve, base) = start_binary(&[]).await;
-    let response = reqwest::Client::new()
-        .get(format!("{base}/api/order/not-there"))
-        .header("x-request-id", "access-log-while-running")
-        .send()
-        .await
-        .expect("serve answers");
-    assert_eq!(response.status(), 404);
+    request_missing_order(&base, "access-log-while-running").await;
     // One line is far from filling the buffer: only the flusher thread writes it out.
     eventually("the access line while serve runs", || async {
         let log = std::fs::read_to_string(serve.log()).unwrap_or_default();
@@ -74,9 +68,8 @@ async fn every_request_has_its_access_line_by_the_time_serve_has_exited() {
     );
 }
 
-/// Requests a missing order with `request_id`, then stops serve; its log.
-async fn one_request_logged_with(env: &[(&str, &str)], request_id: &str) -> String {
-    let (args, mut serve, base) = start_binary(env).await;
+/// Requests `/api/order/not-there` from `base` with `request_id`: a 404.
+async fn request_missing_order(base: &str, request_id: &str) {
     let response = reqwest::Client::new()
         .get(format!("{base}/api/order/not-there"))
         .header("x-request-id", request_id)
@@ -84,6 +77,13 @@ async fn one_request_logged_with(env: &[(&str, &str)], request_id: &str) -> Stri
         .await
         .expect("serve answers");
     assert_eq!(response.status(), 404);
+}
+
+/// Starts serve with `env`, requests a missing order with `request_id`, then stops serve;
+/// its log.
+async fn one_request_logged_with(env: &[(&str, &str)], request_id: &str) -> String {
+    let (args, mut serve, base) = start_binary(env).await;
+    request_missing_order(&base, request_id).await;
     serve.terminate_and_expect_clean_exit().await;
     drop_database(&args.database.database_url).await;
     std::fs::read_to_string(serve.log()).expect("serve's log")
