@@ -11,8 +11,8 @@
 //! Used when the logger writes plain text and exports no traces
 //! ([`crate::infra::telemetry::direct_access_log`]): with `LOG_FORMAT=json`, colours on a
 //! terminal, or traces (whose span fields the line then shows too), the `access` event is
-//! logged through `tracing` as before. `RUST_LOG` decides as it always did: a line is written only if the
-//! `access` target is enabled at INFO.
+//! logged through `tracing` as before. `RUST_LOG` decides as it always did: a line is written
+//! only if the `access` target is enabled at INFO.
 
 use std::io::Write as _;
 use std::time::{Duration, SystemTime};

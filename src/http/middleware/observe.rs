@@ -85,8 +85,9 @@ where
 }
 
 /// One request being observed: its access-log span (entered while it is handled), what its
-/// access line is written from, its labels and when it arrived. [`Observe`] keeps one in its future; the hot route
-/// ([`crate::http::front`]) opens and finishes one around a cache hit it answers itself.
+/// access line is written from, its labels and when it arrived. [`Observe`] keeps one in its
+/// future; the hot route ([`crate::http::front`]) opens and finishes one around a cache hit
+/// it answers itself.
 pub struct Observed {
     /// The access-log span, with the request's method, route, path and request id; with traces
     /// exported, its server span.
@@ -107,7 +108,8 @@ impl Observed {
     /// access-log span (the handler's own log lines carry its fields). Its request id is the
     /// one [`super::request_id`] settled on, already in its headers.
     pub fn start<B>(request: &Request<B>, route: &'static str) -> Self {
-        Self::start_in(request, route, request_span(request, route))
+        let started = Instant::now();
+        Self::start_in(request, route, started, request_span(request, route))
     }
 
     /// As [`Self::start`], for an answer given with no code of its own logging inside it (a
@@ -115,16 +117,22 @@ impl Observed {
     /// made only if someone reads it (traces are exported, or the access log is written
     /// through `tracing`).
     pub fn start_bare<B>(request: &Request<B>, route: &'static str) -> Self {
+        let started = Instant::now();
         let span = if otel::enabled() || telemetry::direct_access_log().is_none() {
             request_span(request, route)
         } else {
             tracing::Span::none()
         };
-        Self::start_in(request, route, span)
+        Self::start_in(request, route, started, span)
     }
 
-    fn start_in<B>(request: &Request<B>, route: &'static str, span: tracing::Span) -> Self {
-        let started = Instant::now();
+    /// Observing `request`, which arrived at `started`, in `span`.
+    fn start_in<B>(
+        request: &Request<B>,
+        route: &'static str,
+        started: Instant,
+        span: tracing::Span,
+    ) -> Self {
         let method = method_label(request.method());
         trace_context::continue_trace(&span, request.headers(), method, route);
         let access = telemetry::direct_access_log()
