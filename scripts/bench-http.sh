@@ -20,7 +20,10 @@
 #   6. misses: a third `serve`, default settings and the cache off (CACHE_MAX_BYTES=0), every
 #      request a PostgreSQL read, over all N ids;
 #   7. p50 / p99 latency from oha at a fixed RATE (10,000/s) with latency correction: hits and
-#      misses (default settings) and nginx (log on).
+#      misses (default settings) and nginx (log on);
+#   8. the floor: a bare hyper server (examples/hyper_floor.rs) answering the HOT documents
+#      from memory with the headers of a hit of `serve`, in the log-off keep-alive alternation:
+#      what is left of `serve`'s gap to nginx once its own code is taken away.
 #
 # Only 127.0.0.1 is used. Needs PostgreSQL on 127.0.0.1:5432 and Apache Kafka on
 # 127.0.0.1:9092 (`make all-up`, or `bash scripts/kafka.sh up` for the broker alone): each
@@ -64,8 +67,9 @@ if ((${#missing[@]})); then
     $sudo apt-get install -y -q "${missing[@]}" > /dev/null
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-cargo build --release --quiet --bin order-service
+cargo build --release --quiet --bin order-service --example hyper_floor
 BIN=target/release/order-service
+FLOOR=target/release/examples/hyper_floor
 
 name="bench_http_$(date +%s)_$$"
 work=$(mktemp -d /tmp/bench-http.XXXXXX)
@@ -273,9 +277,21 @@ for target in "$quiet" "$default"; do
         || { say "serve and the file nginx serves differ"; exit 1; }
 done
 
+# The floor: bare hyper, the hot documents in memory, the headers of a hit of serve.
+curl -fs -D "$work/hit-headers.txt" -o /dev/null "$quiet/api/order/$first"
+floor_port=$(free_port)
+"$FLOOR" "127.0.0.1:$floor_port" "$work/www/api/order" "$work/hit-headers.txt" &
+pids+=("$!")
+floor="http://127.0.0.1:$floor_port"
+wait_http "$floor/api/order/$first"
+cmp -s <(curl -fs "$floor/api/order/$first") "$work/www/api/order/$first" \
+    || { say "the floor server does not answer the file's bytes"; exit 1; }
+
 # 5. Hits against nginx: each pair alternates, twice, and each keeps its better run (the
-# machine may be shared, and whatever else runs then weighs on both alike).
+# machine may be shared, and whatever else runs then weighs on both alike). The floor joins
+# the log-off keep-alive alternation.
 declare -A rps
+rps[floor-keep]=0
 for conn in keep close; do
     for log in on off; do
         if [[ $log == on ]]; then ours=$default; theirs=$nginx_on; else ours=$quiet; theirs=$nginx_off; fi
@@ -283,6 +299,9 @@ for conn in keep close; do
         for _ in 1 2; do
             rps[serve-$log-$conn]=$(max "${rps[serve-$log-$conn]}" "$(run_wrk "serve-$log" "$ours" "$work/hot.txt" "$conn")")
             rps[nginx-$log-$conn]=$(max "${rps[nginx-$log-$conn]}" "$(run_wrk "nginx-$log" "$theirs" "$work/hot.txt" "$conn")")
+            if [[ $log == off && $conn == keep ]]; then
+                rps[floor-keep]=$(max "${rps[floor-keep]}" "$(run_wrk floor "$floor" "$work/hot.txt" keep)")
+            fi
         done
     done
 done
@@ -316,6 +335,7 @@ $(row "access log on, keep-alive" on-keep)   (>= 1.0)
 $(row "access log on, new connection each" on-close)   (>= 1.0)
 $(row "access log off, keep-alive" off-keep)   (>= 1.1)
 $(row "access log off, new connection each" off-close)   (>= 1.1)
+floor (bare hyper, serve's headers), log off, keep-alive: $(printf '%9s' "${rps[floor-keep]}")   serve / floor: $(ratio "${rps[serve-off-keep]}" "${rps[floor-keep]}")   nginx / floor: $(ratio "${rps[nginx-off-keep]}" "${rps[floor-keep]}")
 misses (cache off, log on), wrk req/s  $(printf '%9s' "${rps[miss-keep]}")   misses / hits (log on, keep-alive): $(ratio "${rps[miss-keep]}" "${rps[serve-on-keep]}")   (goal >= 0.5)
 at $RATE req/s (oha)                      p50 ms    p99 ms  achieved req/s   (goal)
 $(printf '%-38s %8s %9s %15s' "serve, hits, log on" "$hit_p50" "$hit_p99" "$hit_oha_rps")   (p99 < 1 ms)
