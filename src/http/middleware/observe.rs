@@ -1,15 +1,13 @@
 //! Observing every HTTP request: `http_requests_total` and `http_request_duration_seconds`
 //! labelled by route (the matched route template, never the raw path), method and status; and
-//! the access log: one INFO event with target `access` per request, inside a span that carries
-//! the method, route, path and request id (so the handler's own logs carry them too).
+//! its access-log line and span, made by [`super::access_line`] (the span carries the method,
+//! route, path and request id, so the handler's own logs carry them too).
 //!
 //! Cheap on the hot path: labels are `&'static str` (a route label is one of the templates of
 //! [`ROUTES`](crate::http::routes::ROUTES); the methods and statuses the service answers are
 //! constants), and when the access log is filtered out its span is disabled and no field is
-//! evaluated.
-//!
-//! The request id in the span is the one [`super::request_id`] settled on, outside this layer.
-//! With traces exported, the same span is the request's server span ([`super::trace_context`]).
+//! evaluated. With traces exported, the same span is the request's server span
+//! ([`super::trace_context`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -18,20 +16,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::MatchedPath;
-use axum::http::{Method, Request, Response, StatusCode};
-use metrics::{Counter, Histogram, SharedString};
-use pin_project_lite::pin_project;
-use tower::{Layer, Service};
-use tracing::field::Empty;
-
-use super::access_line::{AccessFields, latency_ms};
-use super::request_id::X_REQUEST_ID;
+use super::access_line::{AccessFields, access_event, request_span};
 use super::trace_context;
 use crate::http::routes;
 use crate::infra::access_writer::AccessWriter;
 use crate::infra::metrics::names;
 use crate::infra::{otel, telemetry};
+use axum::extract::MatchedPath;
+use axum::http::{Method, Request, Response, StatusCode};
+use metrics::{Counter, Histogram, SharedString};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
 
 /// The `route` label of a request that matched no route (a 404 `no_route`). The raw path is
 /// never a label: it would let any client create unbounded series.
@@ -158,41 +153,6 @@ impl Observed {
             None => access_event(status, latency),
         }
     }
-}
-
-/// The access-log span of `request`, matched to `route`: its method, route, path and request
-/// id; with traces exported, the request's server span. Its fields are evaluated only if the
-/// `access` target is enabled.
-pub(super) fn request_span<B>(request: &Request<B>, route: &'static str) -> tracing::Span {
-    tracing::info_span!(
-        target: "access",
-        "request",
-        method = %request.method(),
-        route,
-        path = %request.uri().path(),
-        request_id = request
-            .headers()
-            .get(X_REQUEST_ID)
-            .and_then(|id| id.to_str().ok())
-            .unwrap_or(""),
-        otel.name = Empty,
-        otel.kind = Empty,
-        otel.status_code = Empty,
-        http.request.method = Empty,
-        http.route = Empty,
-        http.response.status_code = Empty,
-    )
-}
-
-/// The access-log event of an answer, through `tracing` (when the line is not written
-/// straight, [`super::access_line`]).
-pub(super) fn access_event(status: StatusCode, latency: Duration) {
-    tracing::info!(
-        target: "access",
-        status = status.as_u16(),
-        latency_ms = latency_ms(latency),
-        "answered"
-    );
 }
 
 pin_project! {
