@@ -85,6 +85,21 @@ impl AccessWriter {
     }
 }
 
+#[cfg(test)]
+impl AccessWriter {
+    /// A writer with no flusher thread, for tests elsewhere to read what was written to it.
+    pub(crate) fn unstarted_for_tests() -> Self {
+        Self::unstarted(MAX_PENDING_BYTES)
+    }
+
+    /// The lines waiting, taken out.
+    pub(crate) fn pending_for_tests(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.0.write_out(&mut out).expect("a Vec takes every byte");
+        out
+    }
+}
+
 impl Shared {
     /// Keeps `line` to be written, or drops and counts it if the buffer is full.
     fn push(&self, line: &[u8]) {

@@ -51,7 +51,7 @@ impl AccessFields {
     pub fn write(&self, out: &AccessWriter, route: &str, status: StatusCode, latency: Duration) {
         LINE.with_borrow_mut(|line| {
             line.clear();
-            self.format(line, SystemTime::now(), route, status, latency);
+            self.format(line, route, status, latency);
             out.push_line(line);
         });
     }
@@ -62,14 +62,7 @@ impl AccessFields {
     /// `2026-12-04T18:00:46.563978Z  INFO request{method=GET route="/api/order/{order_uid}"
     /// path=/api/order/b563feb7b2b84b6test request_id="3ea0..."}: access: answered status=200
     /// latency_ms=0.012` (on one line).
-    fn format(
-        &self,
-        line: &mut Vec<u8>,
-        now: SystemTime,
-        route: &str,
-        status: StatusCode,
-        latency: Duration,
-    ) {
+    fn format(&self, line: &mut Vec<u8>, route: &str, status: StatusCode, latency: Duration) {
         let request_id = self
             .request_id
             .as_ref()
@@ -79,7 +72,7 @@ impl AccessFields {
         let _ = write!(
             line,
             "{}  INFO request{{method={} route=",
-            humantime::format_rfc3339_micros(now),
+            humantime::format_rfc3339_micros(SystemTime::now()),
             self.method
         );
         quoted(line, route);
@@ -157,67 +150,39 @@ fn quoted(line: &mut Vec<u8>, value: &str) {
 
 #[cfg(test)]
 mod tests {
-    use std::io;
-    use std::sync::{Arc, Mutex};
-
-    use tracing_subscriber::fmt::MakeWriter;
-
     use super::*;
 
-    /// What the logger wrote, shared with the test.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().expect("not poisoned").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Captured {
-        type Writer = Self;
-
-        fn make_writer(&'a self) -> Self::Writer {
-            self.clone()
-        }
-    }
-
-    /// The line the logger's text format writes for `request`'s access event.
+    /// The line the logger's text format writes for `request`'s access event, through the
+    /// access log's writer as the service's logger has it.
     fn through_tracing(
         request: &Request<()>,
         route: &'static str,
         status: StatusCode,
         latency: Duration,
     ) -> String {
-        let captured = Captured::default();
+        let writer = AccessWriter::unstarted_for_tests();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
-            .with_writer(captured.clone())
+            .with_writer(writer.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             let span = request_span(request, route);
             let _entered = span.enter();
             access_event(status, latency);
         });
-        let bytes = captured.0.lock().expect("not poisoned").clone();
-        String::from_utf8(bytes).expect("UTF-8")
+        String::from_utf8(writer.pending_for_tests()).expect("UTF-8")
     }
 
-    /// The line written straight.
+    /// The line written straight, into the same writer.
     fn direct(
         request: &Request<()>,
         route: &'static str,
         status: StatusCode,
         latency: Duration,
     ) -> String {
-        let mut line = Vec::new();
-        AccessFields::of(request).format(&mut line, SystemTime::now(), route, status, latency);
-        String::from_utf8(line).expect("UTF-8")
+        let writer = AccessWriter::unstarted_for_tests();
+        AccessFields::of(request).write(&writer, route, status, latency);
+        String::from_utf8(writer.pending_for_tests()).expect("UTF-8")
     }
 
     /// A line without its timestamp, which must be one (RFC 3339, to the microsecond).
