@@ -152,37 +152,29 @@ fn quoted(line: &mut Vec<u8>, value: &str) {
 mod tests {
     use super::*;
 
-    /// The line the logger's text format writes for `request`'s access event, through the
-    /// access log's writer as the service's logger has it.
-    fn through_tracing(
+    /// The line the logger's text format writes for `request`'s access event, and the line
+    /// written straight, each through the access log's writer as the service has it.
+    fn both_lines(
         request: &Request<()>,
         route: &'static str,
         status: StatusCode,
         latency: Duration,
-    ) -> String {
-        let writer = AccessWriter::unstarted_for_tests();
+    ) -> (String, String) {
+        let logged = AccessWriter::unstarted_for_tests();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
-            .with_writer(writer.clone())
+            .with_writer(logged.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             let span = request_span(request, route);
             let _entered = span.enter();
             access_event(status, latency);
         });
-        String::from_utf8(writer.pending_for_tests()).expect("UTF-8")
-    }
-
-    /// The line written straight, into the same writer.
-    fn direct(
-        request: &Request<()>,
-        route: &'static str,
-        status: StatusCode,
-        latency: Duration,
-    ) -> String {
-        let writer = AccessWriter::unstarted_for_tests();
-        AccessFields::of(request).write(&writer, route, status, latency);
-        String::from_utf8(writer.pending_for_tests()).expect("UTF-8")
+        let written = AccessWriter::unstarted_for_tests();
+        AccessFields::of(request).write(&written, route, status, latency);
+        let text =
+            |writer: &AccessWriter| String::from_utf8(writer.pending_for_tests()).expect("UTF-8");
+        (text(&logged), text(&written))
     }
 
     /// A line without its timestamp, which must be one (RFC 3339, to the microsecond).
@@ -232,8 +224,7 @@ mod tests {
                 (StatusCode::SERVICE_UNAVAILABLE, Duration::ZERO),
                 (StatusCode::OK, Duration::from_nanos(999)),
             ] {
-                let logged = through_tracing(request, route, status, latency);
-                let written = direct(request, route, status, latency);
+                let (logged, written) = both_lines(request, route, status, latency);
                 assert_eq!(
                     after_timestamp(&written),
                     after_timestamp(&logged),
@@ -245,7 +236,7 @@ mod tests {
 
     #[test]
     fn what_a_client_sends_is_escaped_within_its_quotes() {
-        let line = direct(
+        let (_, line) = both_lines(
             &request("GET", "/", Some(b"a\t\"b\\")),
             "unmatched",
             StatusCode::OK,
