@@ -75,7 +75,7 @@ where
             let _entered = observed.span.enter();
             self.inner.call(request)
         };
-        ObserveFuture { inner, observed }
+        observed.around(inner)
     }
 }
 
@@ -151,6 +151,15 @@ impl Observed {
         match &self.access {
             Some((fields, out)) => fields.write(out, self.route, status, latency),
             None => access_event(status, latency),
+        }
+    }
+
+    /// `inner`, the answer to the request, polled within the span and recorded when ready:
+    /// [`Observe`]'s future, and the hot route's for a miss.
+    pub fn around<F>(self, inner: F) -> ObserveFuture<F> {
+        ObserveFuture {
+            inner,
+            observed: self,
         }
     }
 }

@@ -18,8 +18,9 @@ use metrics::Counter;
 
 use super::Route;
 use crate::cache::{CachedOrder, Served};
-use crate::http::SharedState;
 use crate::http::error::ApiError;
+use crate::http::lookup_limit::Client;
+use crate::http::{AppState, SharedState};
 use crate::infra::metrics::names;
 use crate::order::rules::is_valid_order_uid;
 
@@ -83,14 +84,27 @@ pub async fn get_order(
     if let Some(client) = client {
         state.lookup_limit.check(client)?;
     }
-    let Some((order, served)) = state.cache.get_or_load(&uid, state.orders.as_ref()).await? else {
+    look_up(&state, &uid, client, request.headers()).await
+}
+
+/// The answer to a lookup of `uid` (a valid id) by `client`, once its request has passed
+/// the route's checks: the order from the cache or the database (counted), else 404 (taken
+/// from the client's budget). [`get_order`]'s and the short way's
+/// ([`crate::http::front`]) for a request it admits.
+pub(crate) async fn look_up(
+    state: &AppState,
+    uid: &str,
+    client: Option<Client>,
+    request: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some((order, served)) = state.cache.get_or_load(uid, state.orders.as_ref()).await? else {
         if let Some(client) = client {
             state.lookup_limit.failed(client)?;
         }
         return Err(ApiError::NotFound);
     };
     count(served);
-    Ok(order_response(order, served, request.headers()))
+    Ok(order_response(order, served, request))
 }
 
 /// Counts an order answered from the cache in `cache_hits_total`, one read from the database in
