@@ -22,8 +22,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///   up front, and memory freed inside a committed arena stays resident: the peak RSS of an
 ///   ingest with a 64 MiB cache was 194-213 MiB with it, 146-170 MiB without
 ///   (docs/benchmarks.md);
-/// - `purge_delay` 0 ms (default 1,000): freed pages go back to the OS at once, not a second
-///   later, when the burst of a batch has already added more.
+/// - `purge_delay` 10 ms (default 1,000): freed pages go back to the OS soon, not a second
+///   later, when the burst of a batch has already added more; not at once (0), which cost
+///   each cache miss about 1 us of `madvise`, TLB shootdowns and page faults for no gain in
+///   peak RSS (docs/benchmarks.md, "Issue 16, fourth pass").
 ///
 /// The indices are mimalloc v3's `mi_option_e` (libmimalloc-sys exports v2's); a test of the
 /// built binary (tests/integration/allocator.rs) reads the options back by name.
@@ -34,7 +36,7 @@ const ALLOCATOR_OPTIONS: [(
     std::ffi::c_long,
 ); 2] = [
     (4, c"MIMALLOC_ARENA_EAGER_COMMIT", 0),
-    (15, c"MIMALLOC_PURGE_DELAY", 0),
+    (15, c"MIMALLOC_PURGE_DELAY", 10),
 ];
 
 /// Sets [`ALLOCATOR_OPTIONS`] before the first allocation: the first arena is reserved, with

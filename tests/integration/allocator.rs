@@ -27,7 +27,7 @@ fn mimalloc_gives_memory_back_by_default() {
         &[],
         &[
             "option 'arena_eager_commit': 0 ",
-            "option 'purge_delay': 0 ",
+            "option 'purge_delay': 10 ",
         ],
     );
 }
