@@ -46,25 +46,34 @@ pub struct CachedOrder {
 }
 
 impl CachedOrder {
-    /// The answer for `json`.
+    /// The answer for `json`, in a buffer of its own.
     pub fn new(json: &[u8]) -> Self {
         Self::from_buffer(buffer(json))
+    }
+
+    /// The answer for `json` as it is, for a read that no cache keeps: no copy.
+    pub(super) fn uncached(json: Bytes) -> Self {
+        let etag = etag_header(&Sha256::digest(&json)[..DIGEST_LEN]);
+        Self { json, etag }
     }
 
     /// The answer in a buffer made by [`buffer`]: the JSON a slice of it, no copy, and the
     /// `ETag` written out from its digest. Two small allocations an answer (the `Bytes`
     /// handle's owner, the header's 34 bytes), none more an entry.
     pub(super) fn from_buffer(buf: Buffer) -> Self {
-        let mut etag = [b'"'; ETAG_LEN];
-        hex::encode_to_slice(&buf[..DIGEST_LEN], &mut etag[1..ETAG_LEN - 1])
-            .expect("16 bytes are 32 hex digits");
-        let etag = HeaderValue::from_bytes(&etag)
-            .expect("double quotes and hex digits are a valid header value");
+        let etag = etag_header(&buf[..DIGEST_LEN]);
         Self {
             json: Bytes::from_owner(buf).slice(DIGEST_LEN..),
             etag,
         }
     }
+}
+
+/// The `ETag` of a digest: its hex digits between double quotes.
+fn etag_header(digest: &[u8]) -> HeaderValue {
+    let mut etag = [b'"'; ETAG_LEN];
+    hex::encode_to_slice(digest, &mut etag[1..ETAG_LEN - 1]).expect("16 bytes are 32 hex digits");
+    HeaderValue::from_bytes(&etag).expect("double quotes and hex digits are a valid header value")
 }
 
 /// What the cache keeps of an answer: its `ETag`'s digest then its JSON, in one allocation of
@@ -110,6 +119,8 @@ mod tests {
         assert_eq!(order.json.as_ref(), br#"{"order_uid":"a"}"#);
         assert_eq!(order.etag, CachedOrder::new(br#"{"order_uid":"a"}"#).etag);
         assert_ne!(order.etag, CachedOrder::new(br#"{"order_uid":"b"}"#).etag);
+        let uncached = CachedOrder::uncached(Bytes::from_static(br#"{"order_uid":"a"}"#));
+        assert_eq!((uncached.json, uncached.etag), (order.json, order.etag));
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl OrderCache {
     ) -> Result<Option<(CachedOrder, Served)>, StoreError> {
         let Some(caches) = &self.caches else {
             let json = store.find(uid).await?;
-            return Ok(json.map(|json| (CachedOrder::new(&json), Served::Miss)));
+            return Ok(json.map(|json| (CachedOrder::uncached(json), Served::Miss)));
         };
         let now = caches.clock.now();
         if let Some(buf) = caches.fresh(uid, now) {
