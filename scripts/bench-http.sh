@@ -20,7 +20,7 @@
 #   6. misses: a third `serve`, default settings and the cache off (CACHE_MAX_BYTES=0), every
 #      request a PostgreSQL read, over all N ids;
 #   7. p50 / p99 latency from oha at a fixed RATE (10,000/s) with latency correction: hits and
-#      misses (default settings) and nginx (log on);
+#      misses (default settings) and nginx (log on), each after a `sync`;
 #   8. the floor: a bare hyper server (examples/hyper_floor.rs) answering the HOT documents
 #      from memory with the headers of a hit of `serve`, in the log-off keep-alive alternation:
 #      what is left of `serve`'s gap to nginx once its own code is taken away.
@@ -170,8 +170,12 @@ run_wrk() { # label url ids keep|close
     awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<< "$out"
 }
 # oha at a fixed rate with latency correction; prints "p50_ms p99_ms achieved_req/s".
+# The runs before leave up to a gigabyte of access logs (serve's and nginx's) in dirty
+# pages, whose writeback on these 2 cores lifts both servers' tails: `sync` first, so that
+# each latency run starts from the same clean page cache.
 run_oha() { # label base ids
     sed "s|^|$2/api/order/|" "$3" > "$work/urls-$1.txt"
+    sync
     oha -z "$DURATION" -q "$RATE" --latency-correction -c "$CONNECTIONS" --no-tui \
         --output-format json --urls-from-file "$work/urls-$1.txt" > "$work/oha-$1.json"
     python3 - "$work/oha-$1.json" "$1" <<'PY'
