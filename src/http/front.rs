@@ -12,7 +12,7 @@
 //! client the lookup limit does not block and a free slot of the concurrency bound (held
 //! while answering). Anything else (`HEAD`, a query, a refused request) goes to the router
 //! untouched, which answers it as before. A hit is answered at once; a miss is looked up as
-//! the order route's handler looks it up ([`order::look_up`]), within the same request
+//! the order route's handler ([`order::get_order`]) looks it up, within the same request
 //! timeout, its failures answered as the router answers them. The short answer carries what
 //! the layers give one: the request id (kept or generated), the order route's headers (with
 //! `304` for a matching `If-None-Match`) and the security headers; and it is counted and
