@@ -17,9 +17,10 @@
 //!    answered 503 at once instead of queueing;
 //! 6. the request timeout, inside the bound, so that a timed-out request frees its slot.
 //!
-//! Each connection is served by [`front::Front`], which answers a cache hit of the order
-//! route itself, with the same headers, metrics and access log as the layers below give it,
-//! and hands every other request to the router and its layers.
+//! Each connection is served by [`front::Front`], which answers a plain lookup of the order
+//! route itself (a hit at once, a miss from PostgreSQL, within the same timeout), with the
+//! same answers, headers, metrics and access log as the router and its layers give it, and
+//! hands every other request to the router.
 //!
 //! The lists, the event stream and the rejections need the operator token
 //! ([`operator`]), checked by their handlers' [`operator::Operator`] argument.
@@ -161,7 +162,8 @@ pub fn app(state: AppState) -> front::Front {
 }
 
 /// The service ([`front::Front`]) with the given limits: the router (`router_with`) behind
-/// the hot route's own answer to cache hits, sharing the router's state and concurrency bound.
+/// the hot route's own answer to order lookups, sharing the router's state and concurrency
+/// bound.
 pub fn app_with(state: AppState, limits: Limits) -> front::Front {
     let state = Arc::new(state);
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));

@@ -82,7 +82,7 @@ where
 /// One request being observed: its access-log span (entered while it is handled), what its
 /// access line is written from, its labels and when it arrived. [`Observe`] keeps one in its
 /// future; the hot route ([`crate::http::front`]) opens and finishes one around a cache hit
-/// it answers itself.
+/// it answers itself, and wraps a miss's answer in that future ([`Observed::around`]).
 pub struct Observed {
     /// The access-log span, with the request's method, route, path and request id; with traces
     /// exported, its server span.

@@ -1,5 +1,5 @@
 //! The one harness of the HTTP unit tests: [`TestApp`], the service ([`Front`]: the router
-//! behind the short way of cache hits, as a connection gets it) over a
+//! behind the short way of order lookups, as a connection gets it) over a
 //! [`FakeStore`] (re-exported from [`super::fake_store`] with its [`Mode`]), and the helpers
 //! that send requests and check answers.
 
