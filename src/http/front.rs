@@ -4,8 +4,8 @@
 //!
 //! Why: through axum's routing, its path extractor and the ten layers of
 //! [`super::app_with`]'s router (each with its own future), a cache hit cost about 60 % more
-//! CPU than hyper's answer alone (docs/benchmarks.md, "Issue 16"), and a miss about 2.5 us
-//! more of its 21 (docs/benchmarks.md, "Issue 16, fourth pass").
+//! CPU than hyper's answer alone (docs/benchmarks.md, "Issue 16"), and a miss about 3.5 us
+//! more of its 24 (docs/benchmarks.md, "Issue 16, fourth pass").
 //!
 //! A request takes the short way only if the long way would give it the same answer: `GET`,
 //! no query, a valid id, headers within the limit, no operator token needed for lookups, a
@@ -156,6 +156,7 @@ impl Front {
         let hot = self.hot.clone();
         observed.around(Box::pin(async move {
             let _slot = slot;
+            // `short_way` admitted the path: the prefix, then a valid id.
             let uid = &request.uri().path()[ORDER_PATH_PREFIX.len()..];
             let lookup = order::look_up(&hot.state, uid, client, request.headers());
             let response = match tokio::time::timeout(hot.request_timeout, lookup).await {
