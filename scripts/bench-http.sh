@@ -343,7 +343,7 @@ row() { # label key
 mem_ratio=$(ratio "$per_order" "$json_avg")
 cat <<OUT
 orders: $N in PostgreSQL, $json_avg bytes of JSON each on average; hot set $HOT ids
-load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (ids rotated by a Lua script; serve and nginx alternated, best of 2); oha -z $DURATION -q $RATE --latency-correction -c $CONNECTIONS
+load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (ids rotated by a Lua script; serve and nginx alternated, best of 2); oha -z $DURATION -q $RATE --latency-correction -c $CONNECTIONS (after a sync; hits and nginx alternated, lower p99 of 2)
 serve: $threads OS threads ($(nproc) runtime workers); log on = the defaults (RUST_LOG unset: access log at INFO to a file), off = RUST_LOG=warn
 nginx $($NGINX -v 2>&1 | sed 's/.*\///'): $workers workers, sendfile, open_file_cache; log on = its default access_log (combined, to a file), off = access_log off
 cache hits, wrk req/s                   serve     nginx  ratio   (goal)
