@@ -191,7 +191,7 @@ async fn a_hit_is_counted_and_logged_like_any_request() {
 }
 
 #[tokio::test]
-async fn everything_but_a_plain_hit_goes_to_the_router() {
+async fn everything_but_a_plain_lookup_goes_to_the_router() {
     let app = warmed(TestApp::builder(Mode::Up)).await;
     let oversized = "x".repeat(crate::http::MAX_HEADER_BYTES + 1);
     let mut head = get_with(HIT, &[]);
