@@ -43,7 +43,6 @@ use super::middleware::request_id::{X_REQUEST_ID, settle_request_id};
 use super::routes::order::{self, count, order_response};
 use super::{Limits, SharedState, add_security_headers};
 use crate::cache::Served;
-use crate::order::rules::is_valid_order_uid;
 
 /// The path of an order, up to its id.
 const ORDER_PATH_PREFIX: &str = "/api/order/";
@@ -111,21 +110,17 @@ impl Front {
             return None;
         }
         let uid = request.uri().path().strip_prefix(ORDER_PATH_PREFIX)?;
-        if !is_valid_order_uid(uid) || header_bytes(request.headers()) > hot.max_header_bytes {
+        if header_bytes(request.headers()) > hot.max_header_bytes {
             return None;
         }
         let state = &*hot.state;
-        state.operator.check_lookup(request.headers()).ok()?;
         let peer = self.peer.or_else(|| {
             request
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|ConnectInfo(peer)| *peer)
         });
-        let client = state.lookup_limit.client(peer);
-        if let Some(client) = client {
-            state.lookup_limit.check(client).ok()?;
-        }
+        let client = order::admit(state, uid, request.headers(), peer).ok()?;
         let slot = hot.in_flight.clone().try_acquire_owned().ok()?;
         let Some(order) = state.cache.cached(uid) else {
             return Some(ShortWay::Miss(client, slot));

@@ -72,19 +72,33 @@ pub async fn get_order(
     let Ok(Path(uid)) = uid else {
         return Err(ApiError::InvalidId);
     };
-    if !is_valid_order_uid(&uid) {
-        return Err(ApiError::InvalidId);
-    }
-    state.operator.check_lookup(request.headers())?;
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr);
+    let client = admit(&state, &uid, request.headers(), peer)?;
+    look_up(&state, &uid, client, request.headers()).await
+}
+
+/// The route's checks before a lookup of `uid` from `peer`: a valid id, the operator token
+/// if lookups need it, a client the lookup limit does not block; then the client the lookup
+/// counts against, if any. [`get_order`]'s and the short way's ([`crate::http::front`]),
+/// which takes a request only if these pass.
+pub(crate) fn admit(
+    state: &AppState,
+    uid: &str,
+    request: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<Option<Client>, ApiError> {
+    if !is_valid_order_uid(uid) {
+        return Err(ApiError::InvalidId);
+    }
+    state.operator.check_lookup(request)?;
     let client = state.lookup_limit.client(peer);
     if let Some(client) = client {
         state.lookup_limit.check(client)?;
     }
-    look_up(&state, &uid, client, request.headers()).await
+    Ok(client)
 }
 
 /// The answer to a lookup of `uid` (a valid id) by `client`, once its request has passed
