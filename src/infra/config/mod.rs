@@ -3,7 +3,7 @@
 //! the variable (`--cache-ttl <CACHE_TTL>`).
 //!
 //! This file holds the command line and the connection settings every subcommand shares
-//! (PostgreSQL, Kafka); `kafka_security.rs` Kafka's security settings, `serve.rs` the
+//! (PostgreSQL, Kafka); `kafka_security/` Kafka's security settings, `serve.rs` the
 //! service's settings, `tools.rs` the tools', `parse.rs` the value parsers, `secret.rs` the
 //! type of a setting that must never be shown.
 
