@@ -15,10 +15,13 @@
 #      default: one line per request to a file) and one with it off;
 #   5. cache hits over the HOT ids, for each pair (serve with its log on, nginx with its log
 #      on) and (both off), with keep-alive and with a new connection per request
-#      (`Connection: close`): wrk's requests per second, the pair alternated twice and each
-#      keeping its better run;
+#      (`Connection: close`): wrk's requests per second, the pair alternated ROUNDS (3) times;
+#      each ratio is the median of the rounds' ratios (each round's two runs are next to each
+#      other in time, so that a slower or faster minute of a shared machine weighs on both),
+#      each figure the median of its runs;
 #   6. misses: a third `serve`, default settings and the cache off (CACHE_MAX_BYTES=0), every
-#      request a PostgreSQL read, over all N ids;
+#      request a PostgreSQL read, over all N ids, alternated ROUNDS times with a hits run of the
+#      second (log on, keep-alive): misses / hits is the median of those rounds' ratios;
 #   7. p50 / p99 latency from oha at a fixed RATE (10,000/s) with latency correction, each run
 #      after a `sync`: hits (default settings) and nginx (log on) alternated twice, each keeping
 #      its run with the lower p99; misses (default settings) once;
@@ -31,7 +34,7 @@
 # `serve` creates and subscribes to a fresh topic that nothing is produced to (left on the
 # broker, empty).
 # Environment: N (100000), HOT (10000), SEED (42), DURATION (10s), THREADS (2),
-# CONNECTIONS (64), RATE (10000), KAFKA_BROKERS, PGURL (server URL, with the password:
+# CONNECTIONS (64), RATE (10000), ROUNDS (3), KAFKA_BROKERS, PGURL (server URL, with the password:
 # PostgreSQL asks for one over TCP).
 set -euo pipefail
 # A failing command inside $(...) stops the script too, not only a failing plain command.
@@ -45,6 +48,7 @@ DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 RATE=${RATE:-10000}
+ROUNDS=${ROUNDS:-3}
 BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
 PGURL=${PGURL:-postgres://postgres:postgres@127.0.0.1:5432}
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -98,10 +102,15 @@ wait_http() { # url: waits until it answers
     done
     say "nothing answers at $1"; exit 1
 }
-max() { echo $(( $1 > $2 ? $1 : $2 )); }
+# The median of numbers (the middle one of an odd count).
+median() { calc "sorted([$(IFS=,; echo "$*")])[($# - 1) // 2]"; }
+# The median of the ratios a[i] / b[i] of two lists of runs given as "a1 a2 a3" "b1 b2 b3".
+paired_ratio() { calc "f'{sorted(a / b for a, b in zip([${1// /,}], [${2// /,}]))[(len([${1// /,}]) - 1) // 2]:.2f}'"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-say "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB memory, $(. /etc/os-release; echo "$PRETTY_NAME")"
+cpu=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+machine="$(nproc) cores ($cpu), $(free -g | awk '/^Mem:/ {print $2}') GiB memory, $(. /etc/os-release; echo "$PRETTY_NAME")"
+say "machine: $machine"
 
 # 2. N orders in a fresh database; the ids; the first HOT documents as files for nginx.
 "$BIN" generate -n "$N" --seed "$SEED" > "$work/orders.jsonl"
@@ -292,20 +301,18 @@ wait_http "$floor/api/order/$first"
 cmp -s <(curl -fs "$floor/api/order/$first") "$work/www/api/order/$first" \
     || { say "the floor server does not answer the file's bytes"; exit 1; }
 
-# 5. Hits against nginx: each pair alternates, twice, and each keeps its better run (the
-# machine may be shared, and whatever else runs then weighs on both alike). The floor joins
-# the log-off keep-alive alternation.
-declare -A rps
-rps[floor-keep]=0
+# 5. Hits against nginx: each pair alternates, ROUNDS times (the machine may be shared, and
+# whatever else runs then weighs on both alike): each run's req/s is kept, "a b c" by key. The
+# floor joins the log-off keep-alive alternation.
+declare -A runs
 for conn in keep close; do
     for log in on off; do
         if [[ $log == on ]]; then ours=$default; theirs=$nginx_on; else ours=$quiet; theirs=$nginx_off; fi
-        rps[serve-$log-$conn]=0; rps[nginx-$log-$conn]=0
-        for _ in 1 2; do
-            rps[serve-$log-$conn]=$(max "${rps[serve-$log-$conn]}" "$(run_wrk "serve-$log" "$ours" "$work/hot.txt" "$conn")")
-            rps[nginx-$log-$conn]=$(max "${rps[nginx-$log-$conn]}" "$(run_wrk "nginx-$log" "$theirs" "$work/hot.txt" "$conn")")
+        for _ in $(seq "$ROUNDS"); do
+            runs[serve-$log-$conn]+="$(run_wrk "serve-$log" "$ours" "$work/hot.txt" "$conn") "
+            runs[nginx-$log-$conn]+="$(run_wrk "nginx-$log" "$theirs" "$work/hot.txt" "$conn") "
             if [[ $log == off && $conn == keep ]]; then
-                rps[floor-keep]=$(max "${rps[floor-keep]}" "$(run_wrk floor "$floor" "$work/hot.txt" keep)")
+                runs[floor-keep]+="$(run_wrk floor "$floor" "$work/hot.txt" keep) "
             fi
         done
     done
@@ -323,36 +330,52 @@ lower_p99() { # "p50 p99 rps" "p50 p99 rps": the one with the lower p99
 read -r hit_p50 hit_p99 hit_oha_rps <<< "$(lower_p99 "${hit_runs[0]}" "${hit_runs[1]}")"
 read -r nginx_p50 nginx_p99 nginx_oha_rps <<< "$(lower_p99 "${nginx_runs[0]}" "${nginx_runs[1]}")"
 each_p99="serve $(cut -d' ' -f2 <<< "${hit_runs[0]}") and $(cut -d' ' -f2 <<< "${hit_runs[1]}"), nginx $(cut -d' ' -f2 <<< "${nginx_runs[0]}") and $(cut -d' ' -f2 <<< "${nginx_runs[1]}")"
+rss_end=$(rss_kib "$quiet_pid")
+
+# 6. Misses: default settings, the cache off, every request reads PostgreSQL; each run next to
+# a hits run of the default serve, for the rounds' ratios.
+start_serve miss 0 default
+miss=$base
+for _ in $(seq "$ROUNDS"); do
+    runs[miss-keep]+="$(run_wrk miss "$miss" "$work/ids.txt" keep) "
+    runs[hit-keep]+="$(run_wrk "serve-on" "$default" "$work/hot.txt" keep) "
+done
+read -r miss_p50 miss_p99 miss_oha_rps <<< "$(run_oha miss "$miss" "$work/ids.txt")"
 dropped=$(curl -fs "$default/metrics" | awk '/^access_log_lines_dropped_total/ {print $2}')
 access_lines=$(grep -c ' access: ' "$work/serve-default.log" || true)
 nginx_lines=$(wc -l < "$work/nginx-on/logs/access.log")
-rss_end=$(rss_kib "$quiet_pid")
 stop "${pids[@]}"; pids=()
 
-# 6. Misses: default settings, the cache off, every request reads PostgreSQL.
-start_serve miss 0 default
-miss=$base
-rps[miss-keep]=$(run_wrk miss "$miss" "$work/ids.txt" keep)
-read -r miss_p50 miss_p99 miss_oha_rps <<< "$(run_oha miss "$miss" "$work/ids.txt")"
-stop "${pids[@]}"; pids=()
+# The median of each key's runs.
+declare -A rps
+for key in "${!runs[@]}"; do
+    read -ra each <<< "${runs[$key]}"
+    rps[$key]=$(median "${each[@]}")
+done
 
 ratio() { calc "f'{$1 / $2:.2f}'"; }
 row() { # label key
-    printf '%-38s %9s %9s %6s\n' "$1" "${rps[serve-$2]}" "${rps[nginx-$2]}" "$(ratio "${rps[serve-$2]}" "${rps[nginx-$2]}")"
+    printf '%-38s %9s %9s %6s\n' "$1" "${rps[serve-$2]}" "${rps[nginx-$2]}" "$(paired_ratio "${runs[serve-$2]% }" "${runs[nginx-$2]% }")"
+}
+each_run() { # key...: "key: a b c" for each
+    for key in "$@"; do printf '  %-16s %s\n' "$key:" "${runs[$key]% }"; done
 }
 mem_ratio=$(ratio "$per_order" "$json_avg")
 cat <<OUT
 orders: $N in PostgreSQL, $json_avg bytes of JSON each on average; hot set $HOT ids
-load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (ids rotated by a Lua script; serve and nginx alternated, best of 2); oha -z $DURATION -q $RATE --latency-correction -c $CONNECTIONS (after a sync; hits and nginx alternated, lower p99 of 2)
+machine: $machine
+load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (ids rotated by a Lua script; serve and nginx alternated $ROUNDS times: req/s the median of each side's runs, ratio the median of the rounds' ratios); oha -z $DURATION -q $RATE --latency-correction -c $CONNECTIONS (after a sync; hits and nginx alternated, lower p99 of 2)
 serve: $threads OS threads ($(nproc) runtime workers); log on = the defaults (RUST_LOG unset: access log at INFO to a file), off = RUST_LOG=warn
 nginx $($NGINX -v 2>&1 | sed 's/.*\///'): $workers workers, sendfile, open_file_cache; log on = its default access_log (combined, to a file), off = access_log off
-cache hits, wrk req/s                   serve     nginx  ratio   (goal)
+cache hits, wrk req/s (medians)         serve     nginx  ratio   (goal)
 $(row "access log on, keep-alive" on-keep)   (>= 1.0)
 $(row "access log on, new connection each" on-close)   (>= 1.0)
 $(row "access log off, keep-alive" off-keep)   (>= 1.1)
 $(row "access log off, new connection each" off-close)   (>= 1.1)
-floor (bare hyper, serve's headers), log off, keep-alive: $(printf '%9s' "${rps[floor-keep]}")   serve / floor: $(ratio "${rps[serve-off-keep]}" "${rps[floor-keep]}")   nginx / floor: $(ratio "${rps[nginx-off-keep]}" "${rps[floor-keep]}")
-misses (cache off, log on), wrk req/s  $(printf '%9s' "${rps[miss-keep]}")   misses / hits (log on, keep-alive): $(ratio "${rps[miss-keep]}" "${rps[serve-on-keep]}")   (goal >= 0.5)
+floor (bare hyper, serve's headers), log off, keep-alive: $(printf '%9s' "${rps[floor-keep]}")   serve / floor: $(paired_ratio "${runs[serve-off-keep]% }" "${runs[floor-keep]% }")   nginx / floor: $(paired_ratio "${runs[nginx-off-keep]% }" "${runs[floor-keep]% }")
+misses (cache off, log on), wrk req/s  $(printf '%9s' "${rps[miss-keep]}")   misses / hits (log on, keep-alive, $(printf '%s' "${rps[hit-keep]}")/s beside them): $(paired_ratio "${runs[miss-keep]% }" "${runs[hit-keep]% }")   (goal >= 0.5)
+wrk req/s of each run, in order:
+$(each_run serve-on-keep nginx-on-keep serve-on-close nginx-on-close serve-off-keep nginx-off-keep floor-keep serve-off-close nginx-off-close miss-keep hit-keep)
 at $RATE req/s (oha)                      p50 ms    p99 ms  achieved req/s   (goal)
 $(printf '%-38s %8s %9s %15s' "serve, hits, log on" "$hit_p50" "$hit_p99" "$hit_oha_rps")   (p99 < 1 ms)
 $(printf '%-38s %8s %9s %15s' "serve, misses, log on" "$miss_p50" "$miss_p99" "$miss_oha_rps")   (p99 < 5 ms)
