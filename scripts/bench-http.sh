@@ -24,7 +24,7 @@
 #      second (log on, keep-alive): misses / hits is the median of those rounds' ratios;
 #   7. p50 / p99 latency from oha at a fixed RATE (10,000/s) with latency correction, each run
 #      after a `sync`: hits (default settings) and nginx (log on) alternated twice, each keeping
-#      its run with the lower p99; misses (default settings) once;
+#      its run with the lower p99; misses (default settings) once, with that serve alone;
 #   8. the floor: a bare hyper server (examples/hyper_floor.rs) answering the HOT documents
 #      from memory with the headers of a hit of `serve`, in the log-off keep-alive alternation:
 #      what is left of `serve`'s gap to nginx once its own code is taken away.
@@ -335,15 +335,19 @@ rss_end=$(rss_kib "$quiet_pid")
 # 6. Misses: default settings, the cache off, every request reads PostgreSQL; each run next to
 # a hits run of the default serve, for the rounds' ratios.
 start_serve miss 0 default
-miss=$base
+miss=$base; miss_pid=$pid
 for _ in $(seq "$ROUNDS"); do
     runs[miss-keep]+="$(run_wrk miss "$miss" "$work/ids.txt" keep) "
     runs[hit-keep]+="$(run_wrk "serve-on" "$default" "$work/hot.txt" keep) "
 done
-read -r miss_p50 miss_p99 miss_oha_rps <<< "$(run_oha miss "$miss" "$work/ids.txt")"
 dropped=$(curl -fs "$default/metrics" | awk '/^access_log_lines_dropped_total/ {print $2}')
 access_lines=$(grep -c ' access: ' "$work/serve-default.log" || true)
 nginx_lines=$(wc -l < "$work/nginx-on/logs/access.log")
+# The misses' latency with that serve alone, as the hits' was measured before it started.
+others=()
+for p in "${pids[@]}"; do [[ $p == "$miss_pid" ]] || others+=("$p"); done
+stop "${others[@]}"; pids=("$miss_pid")
+read -r miss_p50 miss_p99 miss_oha_rps <<< "$(run_oha miss "$miss" "$work/ids.txt")"
 stop "${pids[@]}"; pids=()
 
 # The median of each key's runs.
