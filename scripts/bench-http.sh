@@ -49,6 +49,7 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 RATE=${RATE:-10000}
 ROUNDS=${ROUNDS:-3}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench-http: ROUNDS must be a whole number of 1 or more, not '$ROUNDS'" >&2; exit 2; }
 BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
 PGURL=${PGURL:-postgres://postgres:postgres@127.0.0.1:5432}
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -102,9 +103,10 @@ wait_http() { # url: waits until it answers
     done
     say "nothing answers at $1"; exit 1
 }
-# The median of numbers (the middle one of an odd count).
+# The median of numbers (the middle one; the lower of the two middle ones of an even count).
 median() { calc "sorted([$(IFS=,; echo "$*")])[($# - 1) // 2]"; }
-# The median of the ratios a[i] / b[i] of two lists of runs given as "a1 a2 a3" "b1 b2 b3".
+# The median of the ratios a[i] / b[i] of two lists of runs given as "a1 a2 a3" "b1 b2 b3"
+# (the lower middle one, as `median`).
 paired_ratio() { calc "f'{sorted(a / b for a, b in zip([${1// /,}], [${2// /,}]))[(len([${1// /,}]) - 1) // 2]:.2f}'"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
