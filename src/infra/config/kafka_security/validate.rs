@@ -1,5 +1,6 @@
-//! The check that the Kafka security settings fit together (SASL settings with a SASL
-//! protocol and only then, a CA file with TLS and readable as PEM), before any client is made.
+//! The check that the Kafka security settings fit together before any client is made: the
+//! SASL settings set exactly when the protocol uses SASL, and a CA file only with TLS and
+//! readable as PEM.
 
 use super::KafkaSecurityArgs;
 
